@@ -1,0 +1,12 @@
+import { h } from "../dom.js";
+import { t } from "../../i18n/i18n.js";
+
+export const path = null;
+export const title = () => t("Page not found");
+
+export function render(container) {
+  container.append(
+    h("h1", {}, t("Page not found")),
+    h("p", {}, h("a", { href: "#/" }, t("Back to the start page"))),
+  );
+}

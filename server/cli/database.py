@@ -1,0 +1,27 @@
+"""`jmdchat db upgrade|check`: apply migrations, or verify models and migrations agree."""
+
+from __future__ import annotations
+
+import argparse
+
+from server.cli.common import config_from
+from server.storage import migrate
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("db", help="database migrations")
+    actions = parser.add_subparsers(dest="db_command", required=True)
+    actions.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=upgrade)
+    actions.add_parser("check", help="fail if models and migrations differ").set_defaults(func=check)
+
+
+def upgrade(args: argparse.Namespace) -> int:
+    migrate.upgrade(config_from(args).database.url)
+    print("database is up to date")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    migrate.check(config_from(args).database.url)
+    print("models and migrations agree")
+    return 0

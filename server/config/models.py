@@ -1,0 +1,149 @@
+"""One frozen model per config section; field docs double as the reference in config.toml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SUPPORTED_LOCALES: tuple[str, ...] = (
+    "de", "en", "ar", "fa", "fa_AF", "ps", "ru", "uk", "tr", "fr", "ku", "ti",
+)
+
+# A placeholder that is accepted in development only; production refuses it.
+DEV_SECRET_PLACEHOLDER = "dev-only-change-me"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Section):
+    mode: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    workers: int = Field(default=1, ge=1, le=64)
+    data_dir: str = "var"
+    quick_exit_url: str = "https://www.wetter.com/"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("public_url", "quick_exit_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/") if value.count("/") == 2 else value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+                raise ValueError("expected origins like https://chat.example.org (no path)")
+        return value
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///var/jmdchat.db"
+    pool_size: int = Field(default=10, ge=1, le=200)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+            )
+        return value
+
+
+class RedisConfig(_Section):
+    url: str = ""  # empty: single process, no Redis
+
+    @field_validator("url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("expected redis://HOST:PORT/DB or empty")
+        return value
+
+
+class I18nConfig(_Section):
+    default_locale: str = "de"
+    locales: tuple[str, ...] = SUPPORTED_LOCALES
+
+    @model_validator(mode="after")
+    def _known(self) -> I18nConfig:
+        unknown = [loc for loc in self.locales if loc not in SUPPORTED_LOCALES]
+        if unknown:
+            raise ValueError(f"unknown locale(s) {unknown}; expected some of {SUPPORTED_LOCALES}")
+        if self.default_locale not in self.locales:
+            raise ValueError("default_locale must be one of locales")
+        return self
+
+
+class SecurityConfig(_Section):
+    secret_key: str = DEV_SECRET_PLACEHOLDER
+    session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    cookie_secure: bool | None = None  # None: derived from server.public_url (https -> Secure)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    pbkdf2_min_iterations: int = Field(default=600_000, ge=600_000)
+    login_attempts_per_15min: int = Field(default=10, ge=1, le=1000)
+    invitation_hours: int = Field(default=72, ge=1, le=24 * 30)
+
+
+class RetentionConfig(_Section):
+    closed_conversation_days: int = Field(default=180, ge=1)
+    account_without_enquiry_days: int = Field(default=30, ge=1)
+    audit_days: int = Field(default=730, ge=1)
+    run_every_minutes: int = Field(default=60, ge=1)
+
+
+class LimitsConfig(_Section):
+    max_http_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_socket_message_bytes: int = Field(default=96 * 1024, ge=1024)
+    max_open_conversations_per_counsellor: int = Field(default=30, ge=1)
+    ping_interval_seconds: int = Field(default=20, ge=5)
+    ping_timeout_seconds: int = Field(default=20, ge=5)
+
+
+class MailConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "jmdchat@localhost"
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+
+
+class AppConfig(_Section):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    i18n: I18nConfig = I18nConfig()
+    security: SecurityConfig = SecurityConfig()
+    retention: RetentionConfig = RetentionConfig()
+    limits: LimitsConfig = LimitsConfig()
+    mail: MailConfig = MailConfig()
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> AppConfig:
+        if self.server.mode == "production":
+            key = self.security.secret_key
+            if key == DEV_SECRET_PLACEHOLDER or len(key) < 32:
+                raise ValueError(
+                    "security.secret_key: production needs a random secret of at least "
+                    "32 characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.security.cookie_secure is not None:
+            return self.security.cookie_secure
+        return self.server.public_url.startswith("https://")

@@ -1,0 +1,1 @@
+"""Alembic migrations (async). Run with `jmdchat db upgrade`."""

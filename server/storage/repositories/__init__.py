@@ -1,0 +1,1 @@
+"""Repository functions: take an `AsyncSession`, run queries, never commit."""

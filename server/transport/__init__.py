@@ -1,0 +1,1 @@
+"""Transport layer: HTTP routes and socket.io namespaces. Parse, authorize, call a service."""

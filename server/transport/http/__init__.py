@@ -1,0 +1,1 @@
+"""HTTP transport: middlewares, routes, views."""

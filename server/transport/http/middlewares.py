@@ -1,0 +1,120 @@
+"""Middlewares: locale negotiation, security headers, CSRF origin check, errors as JSON."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.i18n import LOCALE_COOKIE, get_translator, negotiate_locale
+from server.keys import CONFIG, METRICS
+from server.services.errors import ServiceError
+
+log = logging.getLogger("jmdchat.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def error_response(request: web.Request, error: ServiceError) -> web.Response:
+    translator = get_translator(request.get("locale", "de"))
+    return web.json_response(
+        {
+            "ok": False,
+            "code": error.code,
+            "message": translator.gettext(error.message, **error.params),
+        },
+        status=error.status,
+    )
+
+
+@web.middleware
+async def locale_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    cfg = request.app[CONFIG].i18n
+    request["locale"] = negotiate_locale(
+        request.cookies.get(LOCALE_COOKIE),
+        request.headers.get("Accept-Language"),
+        cfg.locales,
+        cfg.default_locale,
+    )
+    return await handler(request)
+
+
+@web.middleware
+async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in UNSAFE_METHODS and request.path.startswith("/api/"):
+        origin = request.headers.get("Origin")
+        config = request.app[CONFIG]
+        allowed = {*config.server.allowed_origins, config.server.public_url}
+        # Browsers always send Origin on cross-site POSTs; a mismatch is a forged request.
+        if origin is not None and origin not in allowed:
+            response: web.StreamResponse = web.json_response(
+                {"ok": False, "code": "bad_origin", "message": "origin not allowed"}, status=403
+            )
+            response.headers.update(SECURITY_HEADERS)
+            return response
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except ServiceError as exc:
+        status = exc.status
+        return error_response(request, exc)
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except Exception:
+        request.app[METRICS].errors.labels(where="http").inc()
+        log.exception("unhandled error", extra={"route": route, "method": request.method})
+        translator = get_translator(request.get("locale", "de"))
+        return web.json_response(
+            {
+                "ok": False,
+                "code": "internal",
+                "message": translator.gettext("Something went wrong on our side. Please try again."),
+            },
+            status=500,
+        )
+    finally:
+        metrics = request.app[METRICS]
+        metrics.http_requests.labels(route=route, status=str(status)).inc()
+        metrics.http_latency.labels(route=route).observe(time.perf_counter() - started)

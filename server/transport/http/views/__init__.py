@@ -1,0 +1,1 @@
+"""HTTP views by area. Each module exposes `routes: web.RouteTableDef`."""

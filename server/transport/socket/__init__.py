@@ -1,0 +1,1 @@
+"""socket.io transport: server setup, event models, validating base namespace, emitter."""
