@@ -24,3 +24,6 @@ SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = web.AppKey("metrics", Metrics)
 SIO = web.AppKey("sio", "socketio.AsyncServer")
 EMITTER = web.AppKey("emitter", "Emitter")
+
+# Per-request values set by middlewares.
+LOCALE = web.RequestKey("locale", str)

@@ -15,9 +15,11 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -89,17 +91,23 @@ async def _pg_admin(statement: str) -> None:
         await engine.dispose()
 
 
+def _run_sync(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion even when called from inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (dropped afterwards)."""
     if not _pg_reachable():
         missing_service("PostgreSQL on 127.0.0.1:5432")
     name = f"jmdchat_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     migrate.upgrade(url)
     yield url
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

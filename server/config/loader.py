@@ -69,7 +69,7 @@ def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
                 key = rest[len(section) + 1:]
                 value = _coerce_env(raw)
                 annotation = _expected_form(section, key)
-                if isinstance(value, str) and "tuple" in annotation:
+                if isinstance(value, str) and annotation == _describe(tuple[str, ...]):
                     value = [item.strip() for item in value.split(",") if item.strip()]
                 data.setdefault(section, {})[key] = value
                 break

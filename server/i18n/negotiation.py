@@ -13,6 +13,9 @@ def _normalise(tag: str) -> str | None:
     tag = tag.strip()
     if not tag or tag == "*":
         return None
+    if tag.lower().startswith("prs"):
+        # Dari has no CLDR locale of its own; fa_AF is Dari as written in Afghanistan.
+        return "fa_AF"
     try:
         parsed = Locale.parse(tag.replace("-", "_"))
     except (ValueError, UnknownLocaleError):
@@ -42,8 +45,6 @@ def negotiate_locale(
         return cookie
     if accept_language:
         preferred = _accept_language(accept_language)
-        # "prs" (Dari) is not in CLDR; browsers may still send it.
-        preferred = ["fa_AF" if p.startswith("prs") else p for p in preferred]
         match = babel_negotiate(preferred, list(available), sep="_")
         if match:
             return match

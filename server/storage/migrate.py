@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def alembic_config(database_url: str) -> Config:
     cfg = Config()
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", database_url)
     cfg.set_main_option("version_locations", str(MIGRATIONS / "versions"))
@@ -19,17 +23,39 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
+def _outside_event_loop(work: Callable[[], None]) -> None:
+    """Alembic's async env uses asyncio.run(); inside a running loop, use a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        work()
+        return
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    _outside_event_loop(lambda: command.upgrade(alembic_config(database_url), revision))
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
 
 
 def check(database_url: str) -> None:
     """Raise if the models and the migrations differ (`alembic check`)."""
-    command.check(alembic_config(database_url))
+    _outside_event_loop(lambda: command.check(alembic_config(database_url)))
 
 
 def revision(database_url: str, message: str, rev_id: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from server.i18n import LOCALE_COOKIE, get_translator, negotiate_locale
-from server.keys import CONFIG, METRICS
+from server.keys import CONFIG, LOCALE, METRICS
 from server.services.errors import ServiceError
 
 log = logging.getLogger("jmdchat.http")
@@ -42,7 +42,7 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def error_response(request: web.Request, error: ServiceError) -> web.Response:
-    translator = get_translator(request.get("locale", "de"))
+    translator = get_translator(request.get(LOCALE, "de"))
     return web.json_response(
         {
             "ok": False,
@@ -56,7 +56,7 @@ def error_response(request: web.Request, error: ServiceError) -> web.Response:
 @web.middleware
 async def locale_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     cfg = request.app[CONFIG].i18n
-    request["locale"] = negotiate_locale(
+    request[LOCALE] = negotiate_locale(
         request.cookies.get(LOCALE_COOKIE),
         request.headers.get("Accept-Language"),
         cfg.locales,
@@ -67,6 +67,14 @@ async def locale_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limit = request.app[CONFIG].limits.max_http_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        # Refuse before reading: an oversized body never reaches a handler.
+        too_large = web.json_response(
+            {"ok": False, "code": "too_large", "message": "request body too large"}, status=413
+        )
+        too_large.headers.update(SECURITY_HEADERS)
+        return too_large
     if request.method in UNSAFE_METHODS and request.path.startswith("/api/"):
         origin = request.headers.get("Origin")
         config = request.app[CONFIG]
@@ -105,7 +113,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         request.app[METRICS].errors.labels(where="http").inc()
         log.exception("unhandled error", extra={"route": route, "method": request.method})
-        translator = get_translator(request.get("locale", "de"))
+        translator = get_translator(request.get(LOCALE, "de"))
         return web.json_response(
             {
                 "ok": False,

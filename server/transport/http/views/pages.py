@@ -17,7 +17,7 @@ from aiohttp import web
 from server.i18n import LOCALE_COOKIE, get_translator, locale_info
 from server.i18n import lazy_gettext as _
 from server.i18n.catalogs import client_catalog
-from server.keys import CONFIG
+from server.keys import CONFIG, LOCALE
 
 CLIENT_DIR = Path(__file__).resolve().parents[4] / "client"
 routes = web.RouteTableDef()
@@ -47,7 +47,7 @@ def _json_for_html(data: object) -> str:
 
 def boot_data(request: web.Request) -> dict[str, object]:
     config = request.app[CONFIG]
-    locale = request["locale"]
+    locale = request[LOCALE]
     return {
         "locale": locale,
         "locales": [
@@ -63,8 +63,8 @@ def boot_data(request: web.Request) -> dict[str, object]:
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
-    info = locale_info(request["locale"])
-    translator = get_translator(request["locale"])
+    info = locale_info(request[LOCALE])
+    translator = get_translator(request[LOCALE])
     html = _template()
     for placeholder, message in SHELL_STRINGS.items():
         html = html.replace(placeholder, escape(translator.gettext(message)))
