@@ -36,7 +36,7 @@ run: setup
 test: setup-test lint typecheck pytest
 
 lint:
-	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff check server tests bench scripts
 
 typecheck:
 	$(BIN)/mypy
@@ -50,6 +50,8 @@ i18n: setup
 	  --project=jmdchat --version=0.1 --msgid-bugs-address=i18n@jmdchat.invalid \
 	  --sort-by-file -o locales/messages.pot .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python scripts/i18n_fill_en.py
+	@for l in de ar fa fa_AF ps ru uk tr fr ku ti; do $(BIN)/python scripts/i18n_todo.py $$l >/dev/null; done
 
 demo: setup
 	$(BIN)/jmdchat --config $(CONFIG) demo
