@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import socketio
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.config import AppConfig
 from server.metrics import Metrics
 from server.services.clock import Clock
+from server.services.rate_limit import SourceLimiter
+from server.services.sites import SiteDirectory
 from server.storage.db import Sessions
-
-if TYPE_CHECKING:
-    import socketio
-
-    from server.transport.socket.emitter import Emitter
+from server.transport.socket.emitter import Emitter
 
 CONFIG = web.AppKey("config", AppConfig)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = web.AppKey("metrics", Metrics)
-SIO = web.AppKey("sio", "socketio.AsyncServer")
-EMITTER = web.AppKey("emitter", "Emitter")
+SIO = web.AppKey("sio", socketio.AsyncServer)
+EMITTER = web.AppKey("emitter", Emitter)
+# Per-source attempt counters of this process (memory only; never IP addresses on disk).
+LIMITER = web.AppKey("limiter", SourceLimiter)
+# The cached site directory and routing index of this process (see services/sites.py).
+SITE_DIRECTORY = web.AppKey("site_directory", SiteDirectory)
 
 # Per-request values set by middlewares.
 LOCALE = web.RequestKey("locale", str)
