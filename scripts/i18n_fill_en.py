@@ -13,7 +13,9 @@ def main() -> int:
         catalog = read_po(handle, locale="en")
     for message in catalog:
         if message.id:
-            message.string = tuple(message.id) if isinstance(message.id, tuple | list) else message.id
+            message.string = (
+                tuple(message.id) if isinstance(message.id, tuple | list) else message.id
+            )
             message.flags.discard("fuzzy")
     with path.open("wb") as handle:
         write_po(handle, catalog, width=100)

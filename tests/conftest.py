@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.config import AppConfig, load_config
+from server.config import AppConfig
 from server.storage import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +181,12 @@ class LiveServer:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "server", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, check=check, timeout=120,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
         )
 
     def log(self) -> str:
@@ -189,7 +194,9 @@ class LiveServer:
 
 
 def start_server(
-    tmp: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None,
+    tmp: Path,
+    database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
     demo: bool = True,
 ) -> LiveServer:
     port = free_port()
@@ -207,13 +214,20 @@ def start_server(
     }
     for args in (["db", "upgrade"], *([["demo"]] if demo else [])):
         subprocess.run(
-            [sys.executable, "-m", "server", *args], cwd=ROOT, env=env, check=True,
-            capture_output=True, timeout=300,
+            [sys.executable, "-m", "server", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
     log_path = tmp / f"server-{port}.log"
     handle = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve"], cwd=ROOT, env=env, stdout=handle,
+        [sys.executable, "-m", "server", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
         stderr=subprocess.STDOUT,
     )
     server = LiveServer(url, port, process, env, log_path)

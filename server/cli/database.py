@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("db", help="database migrations")
     actions = parser.add_subparsers(dest="db_command", required=True)
     actions.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=upgrade)
-    actions.add_parser("check", help="fail if models and migrations differ").set_defaults(func=check)
+    actions.add_parser("check", help="fail if models and migrations differ").set_defaults(
+        func=check
+    )
 
 
 def upgrade(args: argparse.Namespace) -> int:

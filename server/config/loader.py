@@ -63,10 +63,10 @@ def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         for section in sections:
             if rest.startswith(section + "_"):
-                key = rest[len(section) + 1:]
+                key = rest[len(section) + 1 :]
                 value = _coerce_env(raw)
                 annotation = _expected_form(section, key)
                 if isinstance(value, str) and annotation == _describe(tuple[str, ...]):
@@ -74,10 +74,14 @@ def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
                 data.setdefault(section, {})[key] = value
                 break
         else:
-            raise ConfigError(f"config error: {name}: unknown section; expected JMDCHAT_<SECTION>_<KEY>")
+            raise ConfigError(
+                f"config error: {name}: unknown section; expected JMDCHAT_<SECTION>_<KEY>"
+            )
 
 
-def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> AppConfig:
+def load_config(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> AppConfig:
     """Load `path` (if given and present), overlay the environment, validate."""
     data: dict[str, Any] = {}
     if path is not None:

@@ -63,7 +63,7 @@ def get_translator(locale: str) -> Translator:
 
 @cache
 def client_catalog(locale: str) -> dict[str, object]:
-    """The strings used by client/ code, as {"messages": {msgid: msgstr|[forms]}, "plural": expr}."""
+    """Strings used by client/ code: {"messages": {msgid: msgstr or [forms]}, "plural": expr}."""
     path = po_path(locale)
     messages: dict[str, object] = {}
     plural_expr = "n != 1"

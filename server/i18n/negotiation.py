@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from babel import Locale, UnknownLocaleError, negotiate_locale as babel_negotiate
+from babel import Locale, UnknownLocaleError
+from babel import negotiate_locale as babel_negotiate
 
 LOCALE_COOKIE = "jmdchat_locale"
 

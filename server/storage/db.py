@@ -6,7 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.config import DatabaseConfig
@@ -39,7 +44,10 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, echo=config.echo, pool_size=config.pool_size, max_overflow=config.pool_size,
+        url,
+        echo=config.echo,
+        pool_size=config.pool_size,
+        max_overflow=config.pool_size,
         pool_pre_ping=True,
     )
 

@@ -59,4 +59,6 @@ def check(database_url: str) -> None:
 
 
 def revision(database_url: str, message: str, rev_id: str) -> None:
-    command.revision(alembic_config(database_url), message=message, autogenerate=True, rev_id=rev_id)
+    command.revision(
+        alembic_config(database_url), message=message, autogenerate=True, rev_id=rev_id
+    )

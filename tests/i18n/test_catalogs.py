@@ -31,9 +31,27 @@ def fresh_template(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """Extract from the current code, exactly as `make i18n` does."""
     out = tmp_path_factory.mktemp("pot") / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "locales/babel.cfg",
-         "-k", "t", "-k", "tn:1,2", "-k", "_", "-o", str(out), "."],
-        cwd=ROOT, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "locales/babel.cfg",
+            "-k",
+            "t",
+            "-k",
+            "tn:1,2",
+            "-k",
+            "_",
+            "-o",
+            str(out),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return _read(out)
 
@@ -80,7 +98,9 @@ def test_every_string_is_translated_with_the_same_placeholders(
             continue
         if message.fuzzy:
             problems.append(f"fuzzy: {key!r}")
-        strings = list(message.string) if isinstance(message.string, tuple | list) else [message.string]
+        strings = (
+            list(message.string) if isinstance(message.string, tuple | list) else [message.string]
+        )
         if not all(strings):
             problems.append(f"untranslated: {key!r}")
             continue

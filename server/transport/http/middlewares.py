@@ -98,7 +98,9 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    route = (
+        request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    )
     status = 500
     try:
         response = await handler(request)
@@ -118,7 +120,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             {
                 "ok": False,
                 "code": "internal",
-                "message": translator.gettext("Something went wrong on our side. Please try again."),
+                "message": translator.gettext(
+                    "Something went wrong on our side. Please try again."
+                ),
             },
             status=500,
         )
