@@ -64,8 +64,11 @@ export function t(message, params) {
 export function tn(singular, plural, n, params) {
   const forms = catalog.messages[singular];
   let text;
-  if (Array.isArray(forms) && forms.length) text = forms[Math.min(pluralIndex(n), forms.length - 1)];
-  else text = n === 1 ? singular : plural;
+  if (Array.isArray(forms) && forms.length) {
+    const index = pluralIndex(n);
+    // A broken Plural-Forms expression must not break the page: fall back to the last form.
+    text = forms[Number.isInteger(index) && index >= 0 ? Math.min(index, forms.length - 1) : forms.length - 1];
+  } else text = n === 1 ? singular : plural;
   return format(text, { n, ...params });
 }
 

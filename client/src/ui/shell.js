@@ -1,7 +1,20 @@
-// The frame around every view: language picker, quick exit, footer.
+// The frame around every view: skip link, language picker, quick exit, footer.
 
 import { h, clear } from "./dom.js";
 import { t } from "../i18n/i18n.js";
+
+// The skip link points at "#main"; move focus there without touching the hash (the router
+// owns "#/..." hashes) so it works the same on every view.
+export function setupSkipLink() {
+  const link = document.querySelector(".skip-link");
+  const main = document.getElementById("main");
+  if (!link || !main) return;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+    main.scrollIntoView();
+  });
+}
 
 export function setupLanguagePicker(boot) {
   const picker = document.getElementById("language-picker");
@@ -18,24 +31,8 @@ export function setupLanguagePicker(boot) {
   });
 }
 
-// Quick exit: leave at once for a neutral page, replacing this history entry so "back"
-// does not return here. Also bound to pressing Escape twice quickly.
-export function setupQuickExit(boot) {
-  const button = document.getElementById("quick-exit");
-  const leave = () => {
-    document.getElementById("main").replaceChildren();
-    document.title = "";
-    location.replace(boot.quickExitUrl);
-  };
-  button.addEventListener("click", leave);
-  let lastEscape = 0;
-  document.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    const now = Date.now();
-    if (now - lastEscape < 600) leave();
-    lastEscape = now;
-  });
-}
+// Quick exit lives in its own module (loaded separately by index.html, see quick-exit.js).
+export { setupQuickExit } from "./quick-exit.js";
 
 export function renderFooter() {
   const footer = document.getElementById("footer");

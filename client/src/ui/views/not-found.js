@@ -6,7 +6,9 @@ export const title = () => t("Page not found");
 
 export function render(container) {
   container.append(
-    h("h1", {}, t("Page not found")),
-    h("p", {}, h("a", { href: "#/" }, t("Back to the start page"))),
+    h("div", { class: "card" },
+      h("h1", {}, t("Page not found")),
+      h("p", {}, h("a", { class: "button", href: "#/" }, t("Back to the start page"))),
+    ),
   );
 }
