@@ -11,6 +11,8 @@ const vendor = join(root, "vendor");
 mkdirSync(vendor, { recursive: true });
 const files = [
   ["node_modules/socket.io-client/dist/socket.io.esm.min.js", "socket.io.esm.min.js"],
+  // QR code of the counsellors' two-factor (TOTP) setup URI; ES module, default export.
+  ["node_modules/qrcode-generator/dist/qrcode.mjs", "qrcode-generator.js"],
 ];
 for (const [from, to] of files) {
   const source = join(root, from);
