@@ -1,0 +1,190 @@
+"""The message writer: group commit with gap-free, ordered sequence numbers per conversation,
+dedupe of resends (also inside one batch), authorization inside the batch's transaction, and
+a failed batch that fails only its own senders — on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.services.clock import SystemClock
+from server.services.errors import ServiceError
+from server.services.events import MessageNew, Notice
+from server.services.message_writer import MessageWriter
+from server.storage.db import Sessions, create_engine, create_sessions
+from server.storage.models import Message
+from tests.conftest import make_config
+from tests.conversation_support import (
+    Conv,
+    World,
+    claim_via_service,
+    create_via_service,
+    encrypt,
+    world_db_fixture,  # noqa: F401  (fixture "world_db")
+)
+
+
+class Setup:
+    def __init__(self, sessions: Sessions, world: World, writer: MessageWriter,
+                 published: list[Notice]) -> None:
+        self.sessions = sessions
+        self.world = world
+        self.writer = writer
+        self.published = published
+
+
+@pytest.fixture
+async def setup(world_db: tuple[str, World]) -> AsyncIterator[Setup]:
+    url, world = world_db
+    engine = create_engine(make_config(url).database)
+    sessions = create_sessions(engine)
+    published: list[Notice] = []
+
+    async def publish(notices: list[Notice]) -> None:
+        published.extend(notices)
+
+    writer = MessageWriter(sessions, SystemClock(), publish, queue_size=64, wait_seconds=30)
+    await writer.start()
+    try:
+        yield Setup(sessions, world, writer, published)
+    finally:
+        await writer.stop()
+        await engine.dispose()
+
+
+async def _active(s: Setup, text: str = "Hallo") -> Conv:
+    conv = await create_via_service(s.sessions, s.world, s.world.young, text)
+    await claim_via_service(s.sessions, s.world.counsellor, conv)
+    return conv
+
+
+async def _seqs(sessions: Sessions, conversation_id: str) -> list[int]:
+    async with sessions.begin() as db:
+        rows = await db.execute(
+            select(Message.seq).where(Message.conversation_id == conversation_id)
+            .order_by(Message.seq)
+        )
+        return [int(s) for s in rows.scalars()]
+
+
+def _new_messages(published: list[Notice], conversation_id: str) -> list[dict[str, Any]]:
+    return [
+        n.event.message.model_dump() for n in published
+        if isinstance(n.event, MessageNew) and n.event.conversation_id == conversation_id
+    ]
+
+
+async def test_group_commit_assigns_gap_free_seqs_in_queue_order(setup: Setup) -> None:
+    conv = await _active(setup)  # seq 1 enquiry, seq 2 "claimed"
+    world = setup.world
+    senders = [world.young, world.counsellor] * 150
+    envelopes = [encrypt(p, conv, f"Nachricht {i}") for i, p in enumerate(senders)]
+    # Started in this order; the bounded queue (64) makes later senders wait (backpressure)
+    # and lets them in first come, first served.
+    tasks = [
+        asyncio.create_task(setup.writer.submit(conv.id, p.id, env))
+        for p, env in zip(senders, envelopes, strict=True)
+    ]
+    results = await asyncio.gather(*tasks)
+    assert [r.seq for r in results] == list(range(3, 303))
+    assert not any(r.duplicate for r in results)
+    assert await _seqs(setup.sessions, conv.id) == list(range(1, 303))
+    # Grouped: far fewer transactions than messages.
+    assert setup.writer.stats.largest_batch > 1
+    assert setup.writer.stats.batches < len(senders)
+    # Events went out after the commit, in seq order, with the stored envelope.
+    live = _new_messages(setup.published, conv.id)
+    assert [m["seq"] for m in live if m["kind"] == "message"] == list(range(3, 303))
+    assert [m["mid"] for m in live if m["kind"] == "message"] == [e["mid"] for e in envelopes]
+
+
+async def test_resends_return_the_stored_seq_and_never_a_second_row(setup: Setup) -> None:
+    conv = await _active(setup)
+    world = setup.world
+    first = encrypt(world.young, conv, "einmal")
+    stored = await setup.writer.submit(conv.id, world.young.id, first)
+    again = await setup.writer.submit(conv.id, world.young.id, dict(first))
+    assert (again.seq, again.duplicate) == (stored.seq, True)
+    # Two copies in the same batch: one row, the same seq for both senders.
+    twin = encrypt(world.young, conv, "doppelt")
+    a, b, c = await asyncio.gather(
+        setup.writer.submit(conv.id, world.young.id, twin),
+        setup.writer.submit(conv.id, world.young.id, dict(twin)),
+        setup.writer.submit(conv.id, world.counsellor.id, encrypt(world.counsellor, conv, "x")),
+    )
+    assert a.seq == b.seq and c.seq == a.seq + 1
+    assert await _seqs(setup.sessions, conv.id) == list(range(1, c.seq + 1))
+    async with setup.sessions.begin() as db:
+        count = await db.execute(select(func.count()).select_from(Message).where(
+            Message.conversation_id == conv.id, Message.mid == twin["mid"]))
+        assert count.scalar_one() == 1
+    # Another account cannot take over a stored mid.
+    forged = encrypt(world.counsellor, conv, "gleiche mid", mid=first["mid"])
+    with pytest.raises(ServiceError) as caught:
+        await setup.writer.submit(conv.id, world.counsellor.id, forged)
+    assert caught.value.code == "duplicate_mid"
+
+
+async def test_authorization_inside_the_batch_fails_only_the_bad_item(setup: Setup) -> None:
+    conv = await _active(setup)
+    world = setup.world
+    good = [encrypt(world.young, conv, f"gut {i}") for i in range(5)]
+    outsider = encrypt(world.young2, conv, "fremd")  # not a member of this conversation
+    colleague = encrypt(world.counsellor2, conv, "Kollegin")  # did not take it
+    outcomes = await asyncio.gather(
+        *[setup.writer.submit(conv.id, world.young.id, e) for e in good[:3]],
+        setup.writer.submit(conv.id, world.young2.id, outsider),
+        setup.writer.submit(conv.id, world.counsellor2.id, colleague),
+        *[setup.writer.submit(conv.id, world.young.id, e) for e in good[3:]],
+        return_exceptions=True,
+    )
+    codes = [o.code if isinstance(o, ServiceError) else o.seq for o in outcomes]  # type: ignore[union-attr]
+    assert codes == [3, 4, 5, "not_claimed", "not_claimed", 6, 7]
+
+
+async def test_a_failed_batch_fails_its_senders_and_the_writer_goes_on(setup: Setup) -> None:
+    conv = await _active(setup)
+    world = setup.world
+    lost = [encrypt(world.young, conv, f"verloren {i}") for i in range(4)]
+    setup.writer.fail_next_batches = 100  # the batch and every one-by-one retry fail
+    outcomes = await asyncio.gather(
+        *[setup.writer.submit(conv.id, world.young.id, e) for e in lost],
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, ServiceError) and o.code == "busy" for o in outcomes)
+    assert setup.writer.stats.failed_batches >= 1
+    setup.writer.fail_next_batches = 0
+    # Nothing of the failed batch was stored, no number was used up: still gap-free.
+    after = await setup.writer.submit(conv.id, world.counsellor.id,
+                                      encrypt(world.counsellor, conv, "weiter"))
+    assert after.seq == 3
+    # The clients retry with the same mids.
+    retried = [await setup.writer.submit(conv.id, world.young.id, e) for e in lost]
+    assert [r.seq for r in retried] == [4, 5, 6, 7]
+    assert await _seqs(setup.sessions, conv.id) == list(range(1, 8))
+
+
+async def test_throughput_of_the_writer(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick local figure (printed with -s): 1,000 messages into 10 conversations."""
+    monkeypatch.setattr("server.services.enquiries.MAX_OPEN_PER_YOUNG_PERSON", 100)
+    world = setup.world
+    convs = [await _active(setup, f"Anfrage {i}") for i in range(10)]
+    envelopes = [(c, encrypt(world.young, c, f"m{i}")) for i in range(100) for c in convs]
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *[setup.writer.submit(c.id, world.young.id, e) for c, e in envelopes]
+    )
+    elapsed = time.perf_counter() - started
+    print(f"\nwriter: {len(results)} messages in {elapsed:.2f} s = "
+          f"{len(results) / elapsed:.0f} messages/s, {setup.writer.stats.batches} batches, "
+          f"largest {setup.writer.stats.largest_batch}")
+    for conv in convs:
+        assert await _seqs(setup.sessions, conv.id) == list(range(1, 103))
+    assert len({(r.seq, c.id) for r, (c, _e) in zip(results, envelopes, strict=True)}) == 1000
+    assert uuid.UUID(envelopes[0][1]["mid"])  # mids are the clients' UUIDs
