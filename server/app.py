@@ -7,9 +7,26 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server.config import AppConfig
-from server.keys import CLOCK, CONFIG, EMITTER, ENGINE, METRICS, SESSIONS, SIO
+from server.jobs import erasure_wiring, retention_job
+from server.keys import (
+    CLOCK,
+    CONFIG,
+    EMITTER,
+    ENGINE,
+    LIMITER,
+    MESSAGE_WRITER,
+    METRICS,
+    SESSIONS,
+    SIO,
+    SITE_DIRECTORY,
+    WORKER,
+)
 from server.metrics import Metrics
 from server.services.clock import Clock, SystemClock
+from server.services.events import Notice
+from server.services.message_writer import MessageWriter
+from server.services.rate_limit import SourceLimiter
+from server.services.sites import SiteDirectory
 from server.storage.db import create_engine, create_sessions
 from server.transport.http.middlewares import (
     error_middleware,
@@ -17,9 +34,14 @@ from server.transport.http.middlewares import (
     security_middleware,
 )
 from server.transport.http.routes import setup_routes
+from server.transport.socket.conversations import emit_notices
 from server.transport.socket.emitter import Emitter
 from server.transport.socket.main_namespace import MainNamespace
-from server.transport.socket.server import create_sio
+from server.transport.socket.server import (
+    close_connections,
+    create_sio,
+    no_websocket_compression,
+)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -30,14 +52,44 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-def create_app(config: AppConfig, clock: Clock | None = None) -> web.Application:
+async def _message_writer(app: web.Application) -> AsyncIterator[None]:
+    """One writer task per process; registered after `_database`, so on shutdown it writes
+    what is queued before the engine is disposed."""
+    emitter = app[EMITTER]
+
+    async def publish(notices: list[Notice]) -> None:
+        await emit_notices(emitter, notices)
+
+    writer = MessageWriter(app[SESSIONS], app[CLOCK], publish)
+    app[MESSAGE_WRITER] = writer
+    await writer.start()
+    yield
+    await writer.stop()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown (SIGTERM/SIGINT), after the listening socket closed: drop the websocket
+    connections so clients reconnect elsewhere at once, instead of aiohttp waiting for them
+    until its shutdown timeout. The message writer then stores what is queued (cleanup)."""
+    await close_connections(app[SIO])
+    await app[SIO].shutdown()
+
+
+def create_app(
+    config: AppConfig, clock: Clock | None = None, *, worker: int = 0
+) -> web.Application:
     app = web.Application(
-        middlewares=[security_middleware, locale_middleware, error_middleware],
+        middlewares=[
+            no_websocket_compression, security_middleware, locale_middleware, error_middleware,
+        ],
         client_max_size=config.limits.max_http_body_bytes,
     )
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
+    app[WORKER] = worker
     app[METRICS] = Metrics()
+    app[LIMITER] = SourceLimiter()
+    app[SITE_DIRECTORY] = SiteDirectory()
     app.cleanup_ctx.append(_database)
 
     sio = create_sio(config)
@@ -48,6 +100,10 @@ def create_app(config: AppConfig, clock: Clock | None = None) -> web.Application
     sio.attach(app)
     app[SIO] = sio
     app[EMITTER] = Emitter(sio)
+    app.cleanup_ctx.append(_message_writer)
+    # Data protection (issue #8): deletion events after commit; retention in worker 0.
+    app.cleanup_ctx.extend([erasure_wiring, retention_job])
+    app.on_shutdown.append(_close_sockets)
 
     setup_routes(app)
     return app

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.config import AppConfig
 from server.metrics import Metrics
 from server.services.clock import Clock
+from server.services.message_writer import MessageWriter
 from server.services.rate_limit import SourceLimiter
 from server.services.sites import SiteDirectory
 from server.storage.db import Sessions
@@ -25,6 +26,10 @@ EMITTER = web.AppKey("emitter", Emitter)
 LIMITER = web.AppKey("limiter", SourceLimiter)
 # The cached site directory and routing index of this process (see services/sites.py).
 SITE_DIRECTORY = web.AppKey("site_directory", SiteDirectory)
+# The process's one message writer task (group commit; see services/message_writer.py).
+MESSAGE_WRITER = web.AppKey("message_writer", MessageWriter)
+# Which process of `jmdchat serve --workers N` this is (0 … N-1; 0 for a single process).
+WORKER = web.AppKey("worker", int)
 
 # Per-request values set by middlewares.
 LOCALE = web.RequestKey("locale", str)

@@ -47,6 +47,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+BROWSER_FIXTURES = {"browser", "context", "page"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, where pytest-asyncio could not run async tests."""
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def missing_service(what: str) -> None:
     """Skip locally, fail in CI: CI must exercise every real part."""
     if IN_CI:

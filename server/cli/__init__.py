@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from server.cli import database, demo, serve
+from server.cli import accounts, bench, database, demo, retention, serve, sites
 from server.config import ConfigError
 
-COMMAND_MODULES = [serve, database, demo]
+COMMAND_MODULES = [serve, database, demo, sites, accounts, bench, retention]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,12 +8,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 
+from server.cli import sites
 from server.cli.common import config_from, run_with_sessions
 from server.config import AppConfig
+from server.services import demo_accounts
 from server.storage.db import Sessions
 
 DemoLoader = Callable[[AppConfig, Sessions], Awaitable[list[str]]]
 DEMO_LOADERS: list[DemoLoader] = []
+# Sites come first: accounts and conversations refer to them.
+DEMO_LOADERS.append(sites.load_demo)
+# Accounts after sites: demo counsellors work in demo sites and get their site keys.
+DEMO_LOADERS.append(demo_accounts.load)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,11 +7,28 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUPPORTED_LOCALES: tuple[str, ...] = (
-    "de", "en", "ar", "fa", "fa_AF", "ps", "ru", "uk", "tr", "fr", "ku", "ti",
+    "de",
+    "en",
+    "ar",
+    "fa",
+    "fa_AF",
+    "ps",
+    "ru",
+    "uk",
+    "tr",
+    "fr",
+    "ku",
+    "ti",
 )
 
 # A placeholder that is accepted in development only; production refuses it.
-DEV_SECRET_PLACEHOLDER = "dev-only-change-me"
+DEV_SECRET_PLACEHOLDER = "dev-only-change-me"  # noqa: S105 (refused in production)
+
+
+WORKERS_NEED_REDIS = (
+    "redis.url: server.workers > 1 needs Redis (e.g. redis://127.0.0.1:6379/0), so that "
+    "socket.io events reach clients connected to the other processes"
+)
 
 
 class _Section(BaseModel):
@@ -62,7 +79,12 @@ class DatabaseConfig(_Section):
 
 
 class RedisConfig(_Section):
-    url: str = ""  # empty: single process, no Redis
+    url: str = ""  # empty: single process, no Redis (required when server.workers > 1)
+    # The pub/sub channel the socket.io processes share. Every process of one installation must
+    # use the same channel; installations (or parallel test runs) sharing one Redis must not.
+    channel: str = Field(
+        default="jmdchat", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$"
+    )
 
     @field_validator("url")
     @classmethod
@@ -94,13 +116,38 @@ class SecurityConfig(_Section):
     pbkdf2_min_iterations: int = Field(default=600_000, ge=600_000)
     login_attempts_per_15min: int = Field(default=10, ge=1, le=1000)
     invitation_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # The organisation's Ed25519 public key (base64url, 32 bytes) that certifies counsellor and
+    # site keys. Empty: not configured yet; in development mode the server then reads the key
+    # the demo wrote to `<server.data_dir>/org-public-key`.
+    org_public_key: str = ""
+
+    @field_validator("org_public_key")
+    @classmethod
+    def _org_key(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            # Imported here: the config package must not pull in the crypto package at import.
+            from server.crypto.encoding import b64url_decode
+            from server.crypto.errors import InvalidInput
+
+            try:
+                b64url_decode(value, length=32)
+            except InvalidInput:
+                raise ValueError(
+                    "expected the base64url public key printed by `jmdchat org-key create`"
+                ) from None
+        return value
 
 
 class RetentionConfig(_Section):
+    """Deletion rules of `server/services/retention.py` (documented in docs/privacy.md)."""
+
     closed_conversation_days: int = Field(default=180, ge=1)
     account_without_enquiry_days: int = Field(default=30, ge=1)
     audit_days: int = Field(default=730, ge=1)
     run_every_minutes: int = Field(default=60, ge=1)
+    # Rows deleted per transaction: small enough that no batch holds locks for long.
+    batch_size: int = Field(default=500, ge=1, le=10_000)
 
 
 class LimitsConfig(_Section):
@@ -137,9 +184,17 @@ class AppConfig(_Section):
             key = self.security.secret_key
             if key == DEV_SECRET_PLACEHOLDER or len(key) < 32:
                 raise ValueError(
-                    "security.secret_key: production needs a random secret of at least "
-                    "32 characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(48))'`)"
+                    "security.secret_key: production needs a random secret of at least 32 "
+                    "characters (python -c 'import secrets;print(secrets.token_urlsafe(48))')"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_need_redis(self) -> AppConfig:
+        # Several processes only see each other's rooms through Redis: without it a message
+        # would reach only the clients connected to the sender's process.
+        if self.server.workers > 1 and not self.redis.url:
+            raise ValueError(WORKERS_NEED_REDIS)
         return self
 
     @property

@@ -48,7 +48,7 @@ async def test_security_headers_on_every_response(client: TestClient, path: str)
 async def test_healthz_reports_the_database(client: TestClient) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
-    assert (await response.json()) == {"status": "ok", "database": "up"}
+    assert (await response.json()) == {"status": "ok", "database": "up", "worker": 0}
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(aiohttp_client, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.transport.http.views import health, pages
+from server.transport.http.views import accounts, conversations, health, pages, sites
 from server.transport.http.views.pages import CLIENT_DIR
 
-VIEW_MODULES = [health, pages]
+VIEW_MODULES = [health, pages, sites, accounts, conversations]
 
 
 def setup_routes(app: web.Application) -> None:

@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 @dataclass(frozen=True)
 class Outgoing:
-    room: str
+    # Several rooms: socket.io delivers once to each connection that is in any of them.
+    room: str | list[str]
     event: BaseModel
     name: str
     skip_sid: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 from functools import cache
 from typing import Any, get_type_hints
 
@@ -20,10 +21,27 @@ from server.i18n import get_translator
 from server.i18n import lazy_gettext as _
 from server.metrics import Metrics
 from server.services.errors import ServiceError
+from server.transport.http.validation import nul_field
 from server.transport.socket.events import error
 
 log = logging.getLogger("jmdchat.socket")
 LIFECYCLE = {"connect", "disconnect"}
+#: Lower-case words joined by dots or underscores: "message.send", "server_info".
+_EVENT_NAME = re.compile(r"[a-z][a-z0-9]*(?:[._][a-z][a-z0-9]*)*")
+#: Methods named on_<x> that are hooks, not events a client may trigger.
+_NOT_EVENTS = {"connect", "disconnect", "authenticated"}
+
+
+def handler_name(event: object) -> str | None:
+    """The handler method for an event name: "message.send" → "on_message_send".
+
+    Strict on purpose: only lower-case words joined by "." or "_" (no dunders, no private
+    names, nothing that reaches another attribute), and never a lifecycle hook.
+    """
+    if not isinstance(event, str) or len(event) > 64 or not _EVENT_NAME.fullmatch(event):
+        return None
+    name = event.replace(".", "_")
+    return None if name in _NOT_EVENTS else f"on_{name}"
 
 
 @cache
@@ -34,6 +52,15 @@ def _payload_model(handler: Any) -> type[BaseModel] | None:
         return None
     model = hints.get(params[0])
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+@cache
+def _is_event_handler(handler: Any) -> bool:
+    """A coroutine taking (sid) or (sid, payload: <pydantic model>) — nothing else."""
+    if not inspect.iscoroutinefunction(handler):
+        return False
+    params = [p for p in inspect.signature(handler).parameters if p not in ("self", "sid")]
+    return not params or (len(params) == 1 and _payload_model(handler) is not None)
 
 
 class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -53,12 +80,30 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         translator = get_translator(await self.locale_of(sid))
         return error(code, translator.gettext(message, **params))
 
+    def _sent_by_client(self, event: str, args: tuple[Any, ...]) -> bool:
+        """Is this "connect"/"disconnect" an event a client emitted under that name?
+
+        python-socketio dispatches client events by name, so a client can emit "connect" or
+        "disconnect" and reach the lifecycle hooks. The real calls are recognisable: on
+        connect the server passes the connection's own environ object (a client can only send
+        JSON), and before calling the disconnect hook it marks the connection as leaving.
+        """
+        sid = args[0] if args else None
+        if event == "connect":
+            environ = self.server.get_environ(sid, namespace=self.namespace)
+            return len(args) < 2 or environ is None or args[1] is not environ
+        return bool(self.server.manager.is_connected(sid, self.namespace))
+
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in LIFECYCLE:
+            if self._sent_by_client(event, args):
+                self.metrics.socket_events.labels(event="unknown", ok="false").inc()
+                return await self._fail(args[0], "unknown_event", _("This action is not known."))
             return await super().trigger_event(event, *args)
         sid = args[0]
-        handler = getattr(self, f"on_{event}", None) if event.isidentifier() else None
-        if handler is None:
+        name = handler_name(event)
+        handler = getattr(self, name, None) if name is not None else None
+        if handler is None or not _is_event_handler(handler):
             self.metrics.socket_events.labels(event="unknown", ok="false").inc()
             return await self._fail(sid, "unknown_event", _("This action is not known."))
         if len(args) > 2:
@@ -72,12 +117,18 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 size = len(json.dumps(raw, default=str)) if raw is not None else 0
                 if size > self.max_payload_bytes:
                     return await self._fail(sid, "too_large", _("This is too large to send."))
+                nul = nul_field(raw)
+                if nul is not None:  # PostgreSQL cannot store U+0000 (see nul_field)
+                    raise ServiceError("invalid", _("The field {field} is not valid."),
+                                       field=nul)
                 payload = model.model_validate(raw if raw is not None else {})
                 result = await handler(sid, payload)
         except ValidationError as exc:
             field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "payload"
             self.metrics.socket_events.labels(event=event, ok="false").inc()
-            return await self._fail(sid, "invalid", _("The field {field} is not valid."), field=field)
+            return await self._fail(
+                sid, "invalid", _("The field {field} is not valid."), field=field
+            )
         except ServiceError as exc:
             self.metrics.socket_events.labels(event=event, ok="false").inc()
             return await self._fail(sid, exc.code, exc.message, **exc.params)

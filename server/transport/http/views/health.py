@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from server.keys import ENGINE, METRICS
+from server.keys import ENGINE, METRICS, WORKER
 
 log = logging.getLogger("jmdchat.health")
 routes = web.RouteTableDef()
@@ -22,7 +22,10 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as exc:  # any database failure means "not healthy"
         log.warning("health check failed", extra={"error": type(exc).__name__})
         return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ok", "database": "up"})
+    # `worker`: which process of `serve --workers N` answered (SO_REUSEPORT spreads requests).
+    return web.json_response(
+        {"status": "ok", "database": "up", "worker": request.app.get(WORKER, 0)}
+    )
 
 
 @routes.get("/metrics")
