@@ -106,10 +106,11 @@ def counsellor_login(page: Any, live_server: LiveServer, login: dict[str, Any]) 
         time.sleep(31 - time.time() % 30)
 
 
-def register_young(page: Any, live_server: LiveServer) -> None:
+def register_young(page: Any, live_server: LiveServer) -> str:
     page.goto(f"{live_server.url}/#/register")
     page.wait_for_selector("html[data-ready=true]")
-    page.fill("input[name=nickname]", unique_nickname("yp"))
+    nickname = unique_nickname("yp")
+    page.fill("input[name=nickname]", nickname)
     password = strong_password()
     page.fill("input[name=password]", password)
     page.fill("input[name=password-repeat]", password)
@@ -117,6 +118,7 @@ def register_young(page: Any, live_server: LiveServer) -> None:
     page.wait_for_selector("[data-testid=recovery-code]", timeout=SLOW_MS)
     page.check("input[name=recovery-saved]")
     page.click("form.recovery-confirm button[type=submit]")
+    return nickname
 
 
 def no_axe_violations(page: Any, where: str) -> None:
@@ -135,7 +137,7 @@ def test_enquiry_queue_claim_and_conversation(browser: Any, live_server: LiveSer
         staff.wait_for_selector(".queue-count:not(:empty)", timeout=SLOW_MS)
 
         # --- the young person (Arabic UI) registers and lands on a new enquiry -----------------
-        register_young(young, live_server)
+        nickname = register_young(young, live_server)
         assert young.get_attribute("html", "dir") == "rtl"
         route_is(young, "^#/enquiry/new$")  # no conversations yet: straight to a new enquiry
 
@@ -174,6 +176,17 @@ def test_enquiry_queue_claim_and_conversation(browser: Any, live_server: LiveSer
         assert "Arabisch" in staff.inner_text(f"{card} .q-meta")
         staff.screenshot(path=str(screenshot_path("queue-de.png")))
         no_axe_violations(staff, "queue (de)")
+
+        # Filters by topic and language narrow the live queue without a reload.
+        language_filter, topic_filter = ".filters select >> nth=0", ".filters select >> nth=1"
+        staff.select_option(topic_filter, "school")
+        staff.wait_for_selector(card, state="hidden", timeout=LIVE_MS)
+        staff.select_option(topic_filter, "recognition")
+        staff.wait_for_selector(card, state="visible", timeout=LIVE_MS)
+        staff.select_option(language_filter, "ar")
+        staff.wait_for_selector(card, state="visible", timeout=LIVE_MS)
+        staff.select_option(topic_filter, "")
+        staff.select_option(language_filter, "")
 
         staff.click(f"{card} button.take")
         route_is(staff, f"^#/c/{conversation_id}$")
@@ -248,7 +261,14 @@ def test_enquiry_queue_claim_and_conversation(browser: Any, live_server: LiveSer
         young.wait_for_selector(f".conv-row[data-id='{conversation_id}']", timeout=LIVE_MS)
         assert young.locator(f".conv-row[data-id='{conversation_id}'] .badge").count() == 0
         staff.goto(f"{live_server.url}/#/counsellor/conversations")
-        staff.wait_for_selector(f".conv-row[data-id='{conversation_id}']", timeout=LIVE_MS)
+        row = f".conv-row[data-id='{conversation_id}']"
+        staff.wait_for_selector(row, timeout=LIVE_MS)
+        # Search by nickname (case-insensitive) finds the conversation; another name hides it.
+        staff.fill("input[type=search]", "no-such-nickname")
+        staff.wait_for_selector(row, state="hidden", timeout=LIVE_MS)
+        staff.fill("input[type=search]", nickname.upper())
+        staff.wait_for_selector(row, state="visible", timeout=LIVE_MS)
+        staff.fill("input[type=search]", "")
         young.screenshot(path=str(screenshot_path("conversations-young-ar.png")))
         staff.screenshot(path=str(screenshot_path("conversations-counsellor-de.png")))
         no_axe_violations(young, "my conversations (ar)")
