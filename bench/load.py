@@ -340,6 +340,8 @@ class Stats:
         self.window: tuple[float, float] = (math.inf, math.inf)
         #: Closed loop: the sender waits for its message to arrive, not only for the ack.
         self.waiters: dict[str, asyncio.Future[None]] = {}
+        #: Open loop: emitted messages whose ack has not come back yet.
+        self.pending_acks = 0
 
 
 def make_client() -> socketio.AsyncClient:
@@ -491,7 +493,7 @@ class ClientWorker:
             await self._prepare_floor()
         else:
             await self._prepare_jmdchat()
-        self._fill_pools()
+        await self._fill_pools()
         return {"conversations": len(self.convs), "clients": 2 * len(self.convs),
                 "seconds": round(time.monotonic() - started, 1)}
 
@@ -629,13 +631,21 @@ class ClientWorker:
             message={"type": "text", "body": f"{n}|{text}", "sent_at": int(time.time() * 1000)},
         ))
 
-    def _fill_pools(self) -> None:
-        """Encrypt and sign every message a sender may send, before the clock starts."""
+    async def _fill_pools(self) -> None:
+        """Encrypt and sign every message a sender may send, before the clock starts.
+
+        This takes tens of seconds of CPU; it yields to the event loop every few envelopes so
+        that the connected clients keep answering the server's pings (a client silent for
+        ping_interval + ping_timeout is disconnected by the server)."""
         per_side = int(self.spec["pool_per_side"])
+        made = 0
         for conv in self.convs:
             for side in (conv.young, conv.counsellor):
                 for n in range(per_side):
                     side.pool.append(self._encrypt(conv, side, BODY_FILLER, n))
+                    made += 1
+                    if made % 20 == 0:
+                        await asyncio.sleep(0)
 
     def _listen(self, client: socketio.AsyncClient, conv: Conv, side: Side) -> None:
         other = conv.counsellor if side is conv.young else conv.young
@@ -686,6 +696,10 @@ class ClientWorker:
             return side.pool.popleft()
         self.stats.errors["pool_empty"] += 1  # fell back to encrypting while measuring
         return self._encrypt(conv, side, BODY_FILLER, 10_000_000 + side.sent)
+
+    def _record_open_ack(self, mid: str, result: Any) -> None:
+        self.stats.pending_acks -= 1
+        self._record_ack(mid, result)
 
     def _record_ack(self, mid: str, result: Any) -> None:
         if isinstance(result, dict) and result.get("ok"):
@@ -747,11 +761,13 @@ class ClientWorker:
             self.stats.sent_at[envelope["mid"]] = (now, self._in_window(now))
             side.sent += 1
             mid = envelope["mid"]
+            self.stats.pending_acks += 1
             try:
                 await side.client.emit(
                     "message.send", {"conversation_id": conv.id, "envelope": envelope},
-                    callback=lambda result=None, mid=mid: self._record_ack(mid, result))
+                    callback=lambda result=None, mid=mid: self._record_open_ack(mid, result))
             except Exception as exc:
+                self.stats.pending_acks -= 1
                 self.stats.errors[type(exc).__name__] += 1
             due += interval
 
@@ -777,10 +793,12 @@ class ClientWorker:
                 for _ in range(int(command["window"])):
                     tasks.append(self._send_closed(conv, side, stop_at))
         await asyncio.gather(*tasks)
-        # Drain: wait until every acked message arrived, at most 15 s.
+        # Drain: wait until every ack is back and every acked message arrived, at most 15 s.
+        # (Checking only "acked ⊆ received" would stop while acks are still on their way and
+        # count messages acked in the last moment as lost.)
         drain_until = time.monotonic() + 15
         while time.monotonic() < drain_until:
-            if self.stats.acked <= self.stats.received:
+            if self.stats.pending_acks <= 0 and self.stats.acked <= self.stats.received:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # late duplicates would show up now
