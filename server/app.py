@@ -9,6 +9,7 @@ from aiohttp import web
 from server.config import AppConfig
 from server.jobs import erasure_wiring, retention_job
 from server.keys import (
+    ABUSE,
     CLOCK,
     CONFIG,
     EMITTER,
@@ -25,7 +26,7 @@ from server.metrics import Metrics
 from server.services.clock import Clock, SystemClock
 from server.services.events import Notice
 from server.services.message_writer import MessageWriter
-from server.services.rate_limit import SourceLimiter
+from server.services.rate_limit import AbuseLimits, SourceLimiter
 from server.services.sites import SiteDirectory
 from server.storage.db import create_engine, create_sessions
 from server.transport.http.middlewares import (
@@ -34,8 +35,7 @@ from server.transport.http.middlewares import (
     security_middleware,
 )
 from server.transport.http.routes import setup_routes
-from server.transport.socket.conversations import emit_notices
-from server.transport.socket.emitter import Emitter
+from server.transport.socket.emitter import Emitter, Outgoing
 from server.transport.socket.main_namespace import MainNamespace
 from server.transport.socket.server import (
     close_connections,
@@ -58,13 +58,24 @@ async def _message_writer(app: web.Application) -> AsyncIterator[None]:
     emitter = app[EMITTER]
 
     async def publish(notices: list[Notice]) -> None:
-        await emit_notices(emitter, notices)
+        # Hand the events over and go on storing: the Emitter's one ordered queue delivers
+        # them (a slow Redis must not slow down the writer; it waits only when that queue is
+        # full). The senders' acks were resolved before, after the commit.
+        await emitter.post([Outgoing(room=n.room, event=n.event, name=n.name,
+                                     skip_sid=n.skip_sid) for n in notices])
 
     writer = MessageWriter(app[SESSIONS], app[CLOCK], publish)
     app[MESSAGE_WRITER] = writer
     await writer.start()
     yield
     await writer.stop()
+
+
+async def _emitter(app: web.Application) -> AsyncIterator[None]:
+    """Registered before `_message_writer`: on shutdown the Emitter delivers what the writer
+    handed over last (at most a few seconds), then its task ends."""
+    yield
+    await app[EMITTER].close()
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -89,6 +100,7 @@ def create_app(
     app[WORKER] = worker
     app[METRICS] = Metrics()
     app[LIMITER] = SourceLimiter()
+    app[ABUSE] = AbuseLimits(config.rate_limits)
     app[SITE_DIRECTORY] = SiteDirectory()
     app.cleanup_ctx.append(_database)
 
@@ -100,6 +112,7 @@ def create_app(
     sio.attach(app)
     app[SIO] = sio
     app[EMITTER] = Emitter(sio)
+    app.cleanup_ctx.append(_emitter)
     app.cleanup_ctx.append(_message_writer)
     # Data protection (issue #8): deletion events after commit; retention in worker 0.
     app.cleanup_ctx.extend([erasure_wiring, retention_job])

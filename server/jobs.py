@@ -22,6 +22,7 @@ from server.keys import CLOCK, CONFIG, EMITTER, ENGINE, SESSIONS, WORKER
 from server.services import erasure
 from server.services.events import Notice
 from server.services.retention import run_retention
+from server.storage.db import is_unavailable, log_unavailable
 from server.transport.socket.conversations import emit_notices
 
 log = logging.getLogger("jmdchat.retention")
@@ -49,8 +50,11 @@ async def _retention_loop(app: web.Application) -> None:
     while True:
         try:
             await run_retention(app[SESSIONS], config, app[CLOCK])
-        except Exception:  # a failed run is retried at the next interval
-            log.exception("retention run failed")
+        except Exception as exc:  # a failed run is retried at the next interval
+            if is_unavailable(exc):  # the database is down: no traceback (issue #8)
+                log_unavailable("retention", exc)
+            else:
+                log.exception("retention run failed")
         await asyncio.sleep(config.retention.run_every_minutes * 60)
 
 

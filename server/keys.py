@@ -10,7 +10,7 @@ from server.config import AppConfig
 from server.metrics import Metrics
 from server.services.clock import Clock
 from server.services.message_writer import MessageWriter
-from server.services.rate_limit import SourceLimiter
+from server.services.rate_limit import AbuseLimits, SourceLimiter
 from server.services.sites import SiteDirectory
 from server.storage.db import Sessions
 from server.transport.socket.emitter import Emitter
@@ -24,6 +24,8 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 EMITTER = web.AppKey("emitter", Emitter)
 # Per-source attempt counters of this process (memory only; never IP addresses on disk).
 LIMITER = web.AppKey("limiter", SourceLimiter)
+# Abuse limits of this process: registrations, messages, socket events (memory only).
+ABUSE = web.AppKey("abuse", AbuseLimits)
 # The cached site directory and routing index of this process (see services/sites.py).
 SITE_DIRECTORY = web.AppKey("site_directory", SiteDirectory)
 # The process's one message writer task (group commit; see services/message_writer.py).

@@ -77,6 +77,9 @@ def make_config(database_url: str, **sections: dict[str, object]) -> AppConfig:
         "server": {"log_format": "text", "log_level": "WARNING"},
         "database": {"url": database_url},
         "security": {"secret_key": "test-secret-" + "x" * 32},
+        # Abuse limits off unless a test turns them on (tests/transport/test_rate_limits.py):
+        # bursts and fuzzing on a frozen clock would otherwise run into them.
+        "rate_limits": {"enabled": False},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
@@ -222,6 +225,12 @@ def start_server(
         "JMDCHAT_SERVER_DATA_DIR": str(tmp),
         "JMDCHAT_SERVER_QUICK_EXIT_URL": "https://neutral.example/",
         "JMDCHAT_SECURITY_SECRET_KEY": "live-test-secret-" + "y" * 32,
+        # One shared server for every browser test, all from 127.0.0.1, and tests that type
+        # 45 messages in a few seconds: abuse limits on, but roomier than the defaults
+        # (tests/browser/test_moderation.py starts its own server with tight ones).
+        "JMDCHAT_RATE_LIMITS_REGISTRATIONS_PER_SOURCE_PER_HOUR": "1000",
+        "JMDCHAT_RATE_LIMITS_MESSAGES_PER_ACCOUNT_PER_MINUTE": "600",
+        "JMDCHAT_RATE_LIMITS_MESSAGES_PER_CONNECTION_PER_10S": "100",
         **(extra_env or {}),
     }
     for args in (["db", "upgrade"], *([["demo"]] if demo else [])):

@@ -7,9 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from server.cli import accounts, bench, database, demo, retention, serve, sites
+from server.cli import statistics as statistics_cli
 from server.config import ConfigError
 
 COMMAND_MODULES = [serve, database, demo, sites, accounts, bench, retention]
+COMMAND_MODULES.append(statistics_cli)  # statistics export (issue #9)
 
 
 def build_parser() -> argparse.ArgumentParser:

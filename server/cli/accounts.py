@@ -20,6 +20,7 @@ Exit codes: 0 done, 1 refused (shown why), 2 usage or key file problems.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,10 +243,21 @@ def run_certify(args: argparse.Namespace) -> int:
         return _refused(config, exc)
     if not results:
         print("Nothing was signed.")
+    _announce_site_keys(config, [item for item, _cert in results])
     for item, cert in results:
         print(f"signed: {describe(item)}; valid until "
               f"{_utc(int(str(cert['exp'])))}")
     return 0
+
+
+def _announce_site_keys(config: AppConfig, items: list[PendingCertificate]) -> None:
+    """Issue #3: tell the teams' open browsers that a site key version is certified."""
+    from server.services.key_freshness import keys_changed
+    from server.transport.socket.external import publish
+
+    notices = [keys_changed(i.subject, i.key_version) for i in items if i.kind == "site"]
+    if notices:
+        asyncio.run(publish(config, notices))
 
 
 def _utc(seconds: int) -> str:

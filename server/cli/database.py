@@ -15,6 +15,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions.add_parser("check", help="fail if models and migrations differ").set_defaults(
         func=check
     )
+    # Operations (issue #9, docs/operations.md "Upgrades"): where the schema stands, and back.
+    actions.add_parser("current", help="show the schema revision of the database").set_defaults(
+        func=current
+    )
+    down = actions.add_parser("downgrade", help="migrate back to an older schema revision")
+    down.add_argument("revision", help='target revision, e.g. 0008, or "-1" for one step back')
+    down.set_defaults(func=downgrade)
 
 
 def upgrade(args: argparse.Namespace) -> int:
@@ -26,4 +33,15 @@ def upgrade(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     migrate.check(config_from(args).database.url)
     print("models and migrations agree")
+    return 0
+
+
+def current(args: argparse.Namespace) -> int:
+    migrate.current(config_from(args).database.url)
+    return 0
+
+
+def downgrade(args: argparse.Namespace) -> int:
+    migrate.downgrade(config_from(args).database.url, args.revision)
+    print(f"database migrated back to {args.revision}")
     return 0

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from server.cli import sites
 from server.cli.common import config_from, run_with_sessions
 from server.config import AppConfig
-from server.services import demo_accounts
+from server.services import demo_accounts, rounds
 from server.storage.db import Sessions
 
 DemoLoader = Callable[[AppConfig, Sessions], Awaitable[list[str]]]
@@ -20,6 +20,8 @@ DEMO_LOADERS: list[DemoLoader] = []
 DEMO_LOADERS.append(sites.load_demo)
 # Accounts after sites: demo counsellors work in demo sites and get their site keys.
 DEMO_LOADERS.append(demo_accounts.load)
+# Chat rounds (issue #9): one upcoming round per language of the online team.
+DEMO_LOADERS.append(rounds.load_demo)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

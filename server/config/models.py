@@ -46,6 +46,23 @@ class ServerConfig(_Section):
     quick_exit_url: str = "https://www.wetter.com/"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    #: Reverse proxies whose `X-Forwarded-For` is believed for per-source limits (addresses
+    #: or CIDRs, e.g. ["127.0.0.1", "::1"] behind a local nginx). Empty: the direct peer.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or network like 127.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return value
 
     @field_validator("public_url", "quick_exit_url")
     @classmethod
@@ -145,6 +162,8 @@ class RetentionConfig(_Section):
     closed_conversation_days: int = Field(default=180, ge=1)
     account_without_enquiry_days: int = Field(default=30, ge=1)
     audit_days: int = Field(default=730, ge=1)
+    # Chat rounds (issue #9): messages and key shares of a round, this long after it ended.
+    round_message_days: int = Field(default=7, ge=1)
     run_every_minutes: int = Field(default=60, ge=1)
     # Rows deleted per transaction: small enough that no batch holds locks for long.
     batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -156,6 +175,27 @@ class LimitsConfig(_Section):
     max_open_conversations_per_counsellor: int = Field(default=30, ge=1)
     ping_interval_seconds: int = Field(default=20, ge=5)
     ping_timeout_seconds: int = Field(default=20, ge=5)
+    # Site directory files uploaded in the admin screens (the CLI has no limit). The upload
+    # travels as JSON, so `max_http_body_bytes` must leave room for it as well.
+    max_site_import_bytes: int = Field(default=200 * 1024, ge=1024)
+
+
+class RateLimitsConfig(_Section):
+    """Abuse limits (server/services/rate_limit.py; the table in docs/security.md).
+
+    Counted in each process's memory (token buckets: `N per window` allows a burst of N, then
+    one more every window/N). Enquiries per day are counted in the database (exact across
+    processes). A refusal is a 429 / `rate_limited` ack with `retry_after`; nobody is ever
+    disconnected for it. `enabled = false` only for load tests.
+    """
+
+    enabled: bool = True
+    registrations_per_source_per_hour: int = Field(default=20, ge=1)
+    enquiries_per_account_per_day: int = Field(default=8, ge=1)
+    messages_per_account_per_minute: int = Field(default=30, ge=1)
+    messages_per_connection_per_10s: int = Field(default=12, ge=1)
+    # Every socket.io event of a connection (typing, joins, lists, ...) shares this budget.
+    events_per_connection_per_10s: int = Field(default=120, ge=1)
 
 
 class MailConfig(_Section):
@@ -168,6 +208,13 @@ class MailConfig(_Section):
     password: str = ""
 
 
+class HandoverConfig(_Section):
+    """Handover of a conversation to another site (issue #6, server/services/handover.py)."""
+
+    # A proposal the young person neither accepted nor declined expires after this long.
+    proposal_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+
+
 class AppConfig(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -176,7 +223,9 @@ class AppConfig(_Section):
     security: SecurityConfig = SecurityConfig()
     retention: RetentionConfig = RetentionConfig()
     limits: LimitsConfig = LimitsConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
     mail: MailConfig = MailConfig()
+    handover: HandoverConfig = HandoverConfig()
 
     @model_validator(mode="after")
     def _production_secrets(self) -> AppConfig:

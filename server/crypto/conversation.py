@@ -257,10 +257,12 @@ class OpenedMessage:
     message: dict[str, Any] = field(repr=False)
 
 
-def _resolve(resolve_signing_key: SigningKeyResolver, account: str, skid: str) -> bytes:
+def trusted_signing_key(
+    resolve_signing_key: SigningKeyResolver, account: str, skid: str, scope: str = "conversation"
+) -> bytes:
     public = resolve_signing_key(account, skid)
     if public is None or len(public) != p.KEY_LEN or key_id("ed25519", public) != skid:
-        raise UnknownSender("signing key not trusted for this conversation")
+        raise UnknownSender(f"signing key not trusted for this {scope}")
     return public
 
 
@@ -272,13 +274,24 @@ def open_envelope(
     resolve_signing_key: SigningKeyResolver,
 ) -> OpenedMessage:
     """Verify and decrypt, in the order of section 8.3; every failure raises a distinct error."""
-    env = validate_envelope_shape(envelope)
-    if env.conv != conversation_id:
-        raise WrongConversation("envelope belongs to another conversation")
+    return open_checked_envelope(
+        validate_envelope_shape(envelope), expected_conv=conversation_id,
+        epoch_keys=epoch_keys, resolve_signing_key=resolve_signing_key,
+    )
+
+
+def open_checked_envelope(
+    env: Envelope, *, expected_conv: str, epoch_keys: Mapping[int, bytes],
+    resolve_signing_key: SigningKeyResolver, scope: str = "conversation",
+) -> OpenedMessage:
+    """Section 8.3 after the shape check (shared by conversations and chat rounds, whose
+    envelope classes carry their own labels in `header_bytes`/`signed_bytes`)."""
+    if env.conv != expected_conv:
+        raise WrongConversation(f"envelope belongs to another {scope}")
     key = epoch_keys.get(env.epoch)
     if key is None:
         raise UnknownEpoch(f"no key for epoch {env.epoch}")
-    public = _resolve(resolve_signing_key, env.sender, env.skid)
+    public = trusted_signing_key(resolve_signing_key, env.sender, env.skid, scope)
     # Signature before decryption: never feed unauthenticated-by-sender data to the AEAD/parser.
     if not p.ed25519_verify(public, env.sig, env.signed_bytes()):
         raise BadSignature("message signature invalid")
@@ -421,7 +434,7 @@ def open_conversation_key(
         raise WrongConversation("key share belongs to another conversation")
     if ks.to != key_id("x25519", p.x25519_public(recipient_x25519_private)):
         raise WrongRecipient("key share addressed to another key")
-    public = _resolve(resolve_signing_key, ks.sender, ks.fskid)
+    public = trusted_signing_key(resolve_signing_key, ks.sender, ks.fskid)
     if not p.ed25519_verify(public, ks.sig, ks.signed_bytes()):
         raise BadSignature("key share signature invalid")
     key = p.open_sealed(recipient_x25519_private, ks.box, ks.box_aad())

@@ -31,7 +31,13 @@ from server.crypto import passwords
 from server.crypto import primitives as prim
 from server.crypto.encoding import b64url_encode
 from server.crypto.errors import InvalidInput
-from server.crypto.keys import DEFAULT_PBKDF2_ITERATIONS, MAX_PBKDF2_ITERATIONS, fingerprint
+from server.crypto.keys import (
+    BLOB_LEN,
+    BLOB_VERSION,
+    DEFAULT_PBKDF2_ITERATIONS,
+    MAX_PBKDF2_ITERATIONS,
+    fingerprint,
+)
 from server.crypto.tokens import (
     decrypt_totp_secret,
     encrypt_totp_secret,
@@ -631,6 +637,34 @@ class Accounts:
             )
         log.info("password changed", extra={"account_id": ctx.account_id})
         return ended
+
+    async def renew_recovery(
+        self, ctx: AccountContext, current_auth_key: bytes, recovery_auth_key: bytes,
+        recovery_blob: bytes, source: str,
+    ) -> None:
+        """Replace the recovery code (lost or never printed): the client re-wrapped the same
+        identity under a new code's `recovery_wrap_key`; the old code stops working at once.
+
+        Needs the session AND the current password (like a password change; failures count
+        against the login limits). An unfinished recovery started with the old code ends too.
+        """
+        if len(recovery_blob) != BLOB_LEN or recovery_blob[0] != BLOB_VERSION:
+            raise invalid_field("recovery_blob")
+        before = await self._reauthenticate(ctx, current_auth_key, source)
+        recovery_hash = await self._hash(recovery_auth_key)
+        now = self.clock.now()
+        async with self.sessions.begin() as db:
+            account = await repo.get_account_for_update(db, ctx.account_id)
+            if account is None or account.auth_hash != before.auth_hash:
+                raise wrong_password()  # password changed concurrently: the key is stale
+            account.recovery_hash = recovery_hash
+            account.recovery_blob = recovery_blob
+            account.updated_at = now
+            await repo.delete_sessions_of_account(db, account.id, scopes=[SCOPE_RECOVERY])
+            if account.role in STAFF_ROLES:
+                audit(db, now, "recovery_code_renewed", "account", account.id,
+                      actor_id=account.id)
+        log.info("recovery code renewed", extra={"account_id": ctx.account_id})
 
     async def recovery_start(
         self, raw_nickname: str, recovery_auth_key: bytes, totp_code: str | None, source: str

@@ -341,6 +341,13 @@ def broadcast_of(mine: ConversationSummary) -> ConversationSummary:
     )
 
 
+def _handover_note(proposal: Any) -> dict[str, Any] | None:
+    """{sealed, site_key_version} of an accepted handover proposal's note (None: no note)."""
+    if proposal is None or proposal.note_sealed is None:
+        return None
+    return {"sealed": proposal.note_sealed, "site_key_version": proposal.note_site_key_version}
+
+
 async def queue_items(
     db: AsyncSession, rows: Sequence[tuple[Conversation, str | None]], now: datetime
 ) -> list[QueueItem]:
@@ -352,10 +359,17 @@ async def queue_items(
         db, [c.handed_over_from_site_id for c, _ in rows if c.handed_over_from_site_id]
     )
     people = await repo.accounts_by_id(db, [conv.young_person_id for conv, _ in rows])
+    # Handover (issue #6): the note the previous site sealed to this site's key.
+    from server.storage.repositories.handover import accepted_notes
+
+    notes = await accepted_notes(db, [c.id for c, _ in rows if c.handed_over_from_site_id])
     items = []
     for conv, nickname in rows:
         young = people.get(conv.young_person_id or "")
         first = firsts.get(conv.id)
+        moved = notes.get(conv.id)
+        if moved is not None and not moved.allow_history:
+            first = None  # handed over without the earlier messages (issue #6)
         origin = origins.get(conv.handed_over_from_site_id or "")
         items.append(
             QueueItem(
@@ -385,7 +399,9 @@ async def queue_items(
                     for k in keys.get(conv.id, [])
                     if k.recipient_id == conv.site_id
                 ],
-                handover_from=HandoverFrom(site_name=origin.name) if origin else None,
+                handover_from=HandoverFrom(
+                    site_name=origin.name, note=_handover_note(notes.get(conv.id)),
+                ) if origin else None,
             )
         )
     return items

@@ -128,6 +128,16 @@ def _epoch_keys(access: ConversationAccess, keys: list[Any]) -> list[EpochKey]:
     ]
 
 
+async def _readable_from(db: AsyncSession, access: ConversationAccess) -> int:
+    """Counsellors of a site the conversation was handed over to without the earlier messages
+    (issue #6) see it from the epoch the move started, not even the old ciphertext."""
+    if access.role != "counsellor":
+        return access.from_epoch
+    from server.storage.repositories.handover import site_from_epoch
+
+    return max(access.from_epoch, await site_from_epoch(db, access.conversation))
+
+
 async def join(
     sessions: Sessions,
     clock: Clock,
@@ -152,13 +162,19 @@ async def join(
         conversation = await repo.get_conversation(db, conversation_id)
         if conversation is None:  # deleted in between
             raise not_found()
+        site_ids = access.site_ids
+        if access.role == "former_member":
+            # After a handover (issue #6): the shares sealed to the sites they still work in,
+            # within the epochs they had — what they could read before, and no more.
+            site_ids = tuple(await repo.site_ids_of(db, account.account_id))
+        from_epoch = await _readable_from(db, access)
         keys = await repo.keys_for(
-            db, conversation_id, account_id=account.account_id, site_ids=access.site_ids,
-            from_epoch=access.from_epoch, until_epoch=access.until_epoch,
+            db, conversation_id, account_id=account.account_id, site_ids=site_ids,
+            from_epoch=from_epoch, until_epoch=access.until_epoch,
         )
         rows = await messages_repo.after(
             db, conversation_id, after_seq, JOIN_PAGE + 1,
-            from_epoch=access.from_epoch, until_epoch=access.until_epoch,
+            from_epoch=from_epoch, until_epoch=access.until_epoch,
         )
         mine = await summary(db, conversation, viewer_id=account.account_id, now=now,
                              with_queue=access.role == "young_person")
@@ -180,7 +196,7 @@ async def history(
         access = await access_conversation_for(db, account, conversation_id)
         rows = await messages_repo.before(
             db, conversation_id, before_seq, limit + 1,
-            from_epoch=access.from_epoch, until_epoch=access.until_epoch,
+            from_epoch=await _readable_from(db, access), until_epoch=access.until_epoch,
         )
     has_more = len(rows) > limit
     return Page(messages=[stored_message(r) for r in rows[-limit:]], has_more=has_more)
@@ -210,9 +226,11 @@ async def typing(
     sessions: Sessions, account: AccountContext, conversation_id: str, active: bool,
     sid: str | None,
 ) -> list[Notice]:
-    """Typing is never stored; it only goes to the others in the room."""
+    """Typing is never stored; it only goes to the others in the room. Only the young person
+    and the counsellor who holds the conversation type into it (colleague rule, access.py)."""
     async with sessions.begin() as db:
-        await access_conversation_for(db, account, conversation_id, for_write=True)
+        access = await access_conversation_for(db, account, conversation_id, for_write=True)
+        access.require("type")
     return [Notice(
         conversation_room(conversation_id), "typing",
         Typing(conversation_id=conversation_id, account_id=account.account_id, active=active),
@@ -235,12 +253,14 @@ def _rooms_of(conversation: Conversation) -> list[str]:
 async def close(
     sessions: Sessions, clock: Clock, account: AccountContext, conversation_id: str
 ) -> Changed:
-    """Either side closes; a new message from the young person reopens (message writer).
-    Closing a closed conversation changes nothing."""
+    """Either side closes: the young person, the counsellor who holds the conversation, or
+    the lead of its site (colleague rule, access.py); a new message from the young person
+    reopens (message writer). Closing a closed conversation changes nothing."""
     now = clock.now()
     async with sessions.begin() as db:
         await repo.begin_write(db)
         access = await access_conversation_for(db, account, conversation_id, for_write=True)
+        access.require("close")
         conversation = access.conversation
         was = conversation.status
         if was == STATUS_CLOSED:

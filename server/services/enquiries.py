@@ -26,6 +26,7 @@ from server.crypto.encoding import b64url_encode
 from server.crypto.keys import key_id
 from server.i18n import get_translator
 from server.i18n import lazy_gettext as _
+from server.services import key_freshness, moderation
 from server.services import mail as mail_service
 from server.services.access import AccountContext, require_role
 from server.services.clock import Clock
@@ -301,11 +302,19 @@ async def create_enquiry(
             site_share.site_key_version != key.version
             or site_share.share.to != key_id("x25519", key.x25519_public)
         ):
+            if site_id == site.id:
+                # The right site, but not its newest certified key (issue #3): the client
+                # fetches the keys again and reseals (`stale_site_key`).
+                key_freshness.require_current(key, site_share.site_key_version,
+                                              site_share.share.to)
             # Sealed to another site or an older key version: route again and reseal.
             raise route_changed()
         open_now = await repo.count_open_of_young_person(db, account.account_id)
         if open_now >= MAX_OPEN_PER_YOUNG_PERSON:
             raise too_many_open()
+        # Abuse (issue #8): blocked at this site, or too many enquiries today.
+        await moderation.check_new_enquiry(db, config.rate_limits if config else None,
+                                           account.account_id, site.id, now)
         conversation = Conversation(
             id=conversation_id,
             young_person_id=account.account_id,
@@ -325,6 +334,7 @@ async def create_enquiry(
             closed_at=None,
             urgent=False,
             handed_over_from_site_id=None,
+            age_group=me.age_group,  # statistics (issue #9): coarse group, kept after deletion
         )
         repo.add_conversation(db, conversation)
         repo.add_member(db, ConversationMember(

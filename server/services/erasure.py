@@ -133,7 +133,7 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _defer(db: AsyncSession, notices: list[Notice]) -> None:
+def defer_notices(db: AsyncSession, notices: list[Notice]) -> None:
     """Queue events until this transaction commits (and forget them on rollback)."""
     sync = db.sync_session
     if _PENDING not in sync.info:
@@ -179,7 +179,7 @@ async def erase_conversations_of(db: AsyncSession, account_id: str) -> None:
         if site is not None:
             notices.extend(await position_notices(db, site, now))
     if notices:
-        _defer(db, notices)
+        defer_notices(db, notices)
 
 
 async def _erase_one(

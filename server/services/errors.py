@@ -38,6 +38,21 @@ class RateLimited(ServiceError):
     status = 429
 
 
+class Busy(ServiceError):
+    """Back-pressure: the message writer could not take or store a message in time (its queue
+    is full, it is stopping, or a batch failed for another reason than the database being
+    down). Wire code `busy`; the client resends with the same mid."""
+
+    status = 503
+
+
+class Unavailable(ServiceError):
+    """The database is down or restarting (`server.storage.db.is_unavailable`). Wire code
+    `unavailable`; the client tries again (a message: the same mid) after a moment."""
+
+    status = 503
+
+
 def not_found() -> NotFound:
     return NotFound("not_found", _("This does not exist, or you may not see it."))
 
@@ -48,3 +63,20 @@ def forbidden() -> Forbidden:
 
 def unauthorized() -> Unauthorized:
     return Unauthorized("unauthorized", _("Please log in first."))
+
+
+def busy() -> Busy:
+    return Busy("busy", _("The server is busy. Your message will be sent again shortly."))
+
+
+def unavailable(*, message_kept: bool = False) -> Unavailable:
+    """The database is down or restarting. For a chat message the client keeps it and sends
+    it again (same mid, so a message that was stored after all is not stored twice)."""
+    if message_kept:
+        return Unavailable(
+            "unavailable",
+            _("The service is briefly unavailable. Your message is kept and sent again."),
+        )
+    return Unavailable(
+        "unavailable", _("The service is briefly unavailable. Please try again in a moment.")
+    )

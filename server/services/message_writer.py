@@ -7,15 +7,16 @@ envelope into a **bounded** queue (a full queue makes them wait: backpressure, n
 growth) and await a future. The writer takes everything queued meanwhile and stores it in ONE
 transaction:
 
-1. lock the batch's conversation rows in id order (PostgreSQL; SQLite takes its write lock
-   with BEGIN IMMEDIATE), then load the conversations, the senders' member rows (with whether
-   a counsellor still works in the site) and the (conversation, mid) pairs already stored — in
-   the same transaction as the insert, so authorization and dedupe see what the insert sees,
-   also across processes;
-2. reserve k sequence numbers per conversation with one atomic
-   `UPDATE conversations SET last_seq = last_seq + k ... RETURNING last_seq` (for all
-   conversations of the batch at once; several processes never hand out the same number) and
-   number the batch's messages in queue order;
+1. load the batch's conversation rows and, on PostgreSQL, lock them in id order with the same
+   statement (`SELECT … ORDER BY id FOR UPDATE`; SQLite takes its write lock with
+   BEGIN IMMEDIATE), then the senders' member facts (with whether a counsellor still works in
+   the site) and the (conversation, mid) pairs already stored — in the same transaction as
+   the insert, so authorization and dedupe see what the insert sees, also across processes;
+2. number the batch's messages in queue order from each locked row's `last_seq` (gap-free:
+   nobody else can change it before the commit, and a rollback returns the numbers) and
+   store the new `last_seq`s and the senders' read markers with one constant statement each
+   (PostgreSQL: `UPDATE … FROM unnest(…)`, SQLite: executemany) — the same SQL text for
+   every batch size, so it is compiled and prepared once;
 3. insert all rows with one executemany, commit;
 4. only then resolve each sender's future with its seq (the ack) and hand the `message.new`
    events to the publisher (the Emitter).
@@ -46,7 +47,14 @@ from server.services.conversation_views import (
     queue_items,
     summary,
 )
-from server.services.errors import Conflict, Forbidden, ServiceError, not_found
+from server.services.errors import (
+    Conflict,
+    Forbidden,
+    ServiceError,
+    busy,
+    not_found,
+    unavailable,
+)
 from server.services.events import (
     ConversationUpdated,
     MessageNew,
@@ -57,7 +65,7 @@ from server.services.events import (
     conversation_room,
     queue_room,
 )
-from server.storage.db import Sessions
+from server.storage.db import Sessions, is_unavailable, log_unavailable
 from server.storage.models import Conversation
 from server.storage.models.conversations import (
     KIND_MESSAGE,
@@ -73,14 +81,6 @@ from server.storage.repositories import messages as messages_repo
 log = logging.getLogger("jmdchat.writer")
 
 Publish = Callable[[list[Notice]], Awaitable[None]]
-
-
-class Unavailable(ServiceError):
-    status = 503
-
-
-def busy() -> Unavailable:
-    return Unavailable("busy", _("The server is busy. Your message will be sent again shortly."))
 
 
 def wrong_epoch() -> ServiceError:
@@ -246,6 +246,14 @@ class MessageWriter:
             results, notices = await self._commit(batch)
         except Exception as exc:
             self.stats.failed_batches += 1
+            if is_unavailable(exc):
+                # The database is down or restarting: retrying item by item would only
+                # knock at the closed door once per message. Every sender gets a clear
+                # "unavailable" at once and resends with the same mid later.
+                log_unavailable("writer", exc)  # rate limited: one line per outage window
+                for item in batch:
+                    self._fail(item, exc)
+                return
             if len(batch) == 1:
                 log.warning("message writer: item failed", extra={"error": type(exc).__name__})
                 self._fail(batch[0], exc)
@@ -268,7 +276,7 @@ class MessageWriter:
             else:
                 self._fail(item, outcome)
         if notices:
-            try:
+            try:  # the app's publish only queues them (Emitter.post): Redis is not awaited here
                 await self.publish(notices)
             except Exception:  # stored and acked; clients catch up with conversation.join
                 log.exception("message writer: publishing failed")
@@ -283,6 +291,8 @@ class MessageWriter:
             return
         if isinstance(exc, ServiceError):
             item.future.set_exception(exc)
+        elif is_unavailable(exc):  # kept by the client, sent again with the same mid
+            item.future.set_exception(unavailable(message_kept=True))
         else:  # a database error: the client retries with the same mid
             item.future.set_exception(busy())
 
@@ -302,10 +312,11 @@ class MessageWriter:
             # connected to different processes) lock them in opposite orders and deadlock
             # until PostgreSQL aborts one after deadlock_timeout (measured: 33 msg/s with
             # 2 processes instead of ~400). Locking *before* reading also means the checks
-            # below see the committed state (status, mids of a resend that another process
-            # stored meanwhile) and nobody can change it until the commit.
-            await repo.lock_conversations(db, sorted({i.conversation_id for i in batch}))
-            conversations = await repo.get_conversations(db, {i.conversation_id for i in batch})
+            # below see the committed state (status, last_seq, mids of a resend that another
+            # process stored meanwhile) and nobody can change it until the commit.
+            conversations = await repo.lock_and_load_conversations(
+                db, {i.conversation_id for i in batch}
+            )
             members = await repo.members_with_site_access(
                 db, {(i.conversation_id, i.sender_id) for i in batch}
             )
@@ -346,18 +357,17 @@ class MessageWriter:
                 notices.extend(
                     await self._reopen_if_closed(db, conversations[conversation_id], now)
                 )
-            # One UPDATE reserves the numbers of all conversations of the batch.
-            reserved = await repo.reserve_seqs_many(
-                db, {c: len(accepted[c]) for c in order}, now
-            )
+            last_seqs: dict[str, int] = {}
             marks: dict[tuple[str, str], int] = {}
             for conversation_id in order:
                 items = accepted[conversation_id]
                 conversation = conversations[conversation_id]
-                last = reserved[conversation_id]  # the row was loaded in this transaction
+                # Locked (or reopened, which set it) in this transaction: current.
+                seq = conversation.last_seq + 1
+                last = conversation.last_seq + len(items)
+                last_seqs[conversation_id] = last
                 set_committed_value(conversation, "last_seq", last)
                 set_committed_value(conversation, "last_activity_at", now)
-                seq = last - len(items) + 1
                 read_up_to: dict[str, int] = {}
                 for item in items:
                     rows.append({
@@ -380,11 +390,13 @@ class MessageWriter:
                 # Writing implies having read everything before: keeps `unread` honest.
                 for sender_id, up_to in read_up_to.items():
                     marks[(conversation_id, sender_id)] = up_to
-                    role = members[(conversation_id, sender_id)][0].role
+                    role = members[(conversation_id, sender_id)].role
                     if role == MEMBER_COUNSELLOR and conversation.first_response_at is None:
                         await repo.mark_first_response(db, conversation_id, now)
                         set_committed_value(conversation, "first_response_at", now)
-            await repo.advance_read_many(db, marks)
+            # One constant statement each for all conversations of the batch.
+            await repo.set_last_seqs(db, last_seqs, now)
+            await repo.advance_reads(db, marks)
             await messages_repo.insert_messages(db, rows)
         for copy, original in copies:
             results[id(copy)] = results[id(original)]
@@ -394,17 +406,16 @@ class MessageWriter:
     def _check(
         item: _Pending,
         conversation: Conversation | None,
-        member_info: tuple[Any, bool] | None,
+        member: repo.MemberAccess | None,
     ) -> ServiceError | None:
         """Authorization of one message inside the batch's transaction (None: allowed)."""
         if conversation is None:
             return not_found()
-        if member_info is None:
+        if member is None:
             return not_claimed()
-        member, works_in_site = member_info
         if not member.active or member.until_epoch is not None:
             return not_found()
-        if member.role == MEMBER_COUNSELLOR and not works_in_site:
+        if member.role == MEMBER_COUNSELLOR and not member.works_in_site:
             return not_found()
         if not member.from_epoch <= item.epoch <= conversation.current_epoch:
             return wrong_epoch()

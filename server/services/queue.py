@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from server.crypto.conversation import KeyShare
 from server.crypto.keys import key_id
 from server.i18n import lazy_gettext as _
+from server.services import key_freshness
 from server.services.access import (
     AccountContext,
     access_conversation_for,
@@ -55,7 +56,7 @@ def already_taken() -> Conflict:
 def limit_reached(limit: int) -> Conflict:
     return Conflict(
         "limit_reached",
-        _("You already have {limit} open conversations. Please close one first."),
+        _("You have reached the limit of open conversations ({limit}). Please close one first."),
         limit=limit,
     )
 
@@ -117,6 +118,7 @@ async def claim(
     *,
     limit: int,
     sealed_for_me: KeyShare | None = None,
+    new_epoch: list[key_freshness.NewEpochShare] | None = None,
 ) -> ClaimResult:
     """Take a waiting enquiry. Exactly one of any number of concurrent claims succeeds."""
     require_counsellor(account)
@@ -156,6 +158,8 @@ async def claim(
                 recipient_kind=RECIPIENT_ACCOUNT, recipient_id=account.account_id,
                 site_key_version=None, sealed=sealed_for_me.to_json(), created_at=now,
             ))
+        # Issue #3: a new epoch when somebody who left could read the current one.
+        await key_freshness.epoch_for_claim(db, me, conversation, new_epoch, now)
         await db.flush()
         event = await append_system_message(
             db, conversation, "claimed",

@@ -12,6 +12,14 @@
   there to slow down one machine trying many nicknames.
 
 Both use the injected clock, so tests can move time forward.
+
+Abuse limits (issue #8, `[rate_limits]` in config.toml, docs/security.md): token buckets in
+this process's memory (`AbuseLimits`) for registrations per source, messages per account and
+per connection, and every socket.io event per connection. `N per window` lets a burst of N
+through, then one more every window/N; a refusal carries `retry_after` (whole seconds) and
+takes nothing. With several processes each counts on its own: a connection lives in one
+process, so per-connection limits are exact, and an account whose tabs reach k processes can
+send at most k times the per-account limit.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.config.models import RateLimitsConfig
 from server.i18n import lazy_gettext as _
 from server.services.errors import RateLimited
 from server.storage.models import LoginThrottle
@@ -40,13 +49,167 @@ SOURCE_REGISTER_FACTOR = 3
 MAX_SOURCES = 50_000
 
 
+class TooFast(RateLimited):
+    """A refusal by a limit: HTTP 429 with `Retry-After`, or a `rate_limited` ack with
+    `retry_after` (both whole seconds, at least 1)."""
+
+    def __init__(self, message: str, retry_after: timedelta, **params: object) -> None:
+        super().__init__("rate_limited", message, **params)
+        self.retry_after = max(1, math.ceil(retry_after.total_seconds()))
+
+
 def rate_limited(retry_after: timedelta) -> RateLimited:
     minutes = max(1, math.ceil(retry_after.total_seconds() / 60))
-    return RateLimited(
-        "rate_limited",
+    return TooFast(
         _("Too many attempts. Please wait {minutes} min and try again."),
+        retry_after,
         minutes=minutes,
     )
+
+
+def sending_too_fast(retry_after: timedelta) -> TooFast:
+    seconds = max(1, math.ceil(retry_after.total_seconds()))
+    return TooFast(
+        _("You are sending messages very quickly. Your message will be sent in {seconds} s."),
+        retry_after,
+        seconds=seconds,
+    )
+
+
+def too_many_requests(retry_after: timedelta) -> TooFast:
+    seconds = max(1, math.ceil(retry_after.total_seconds()))
+    return TooFast(
+        _("Too many requests at once. Please wait {seconds} s and try again."),
+        retry_after,
+        seconds=seconds,
+    )
+
+
+def too_many_enquiries(retry_after: timedelta) -> TooFast:
+    hours = max(1, math.ceil(retry_after.total_seconds() / 3600))
+    return TooFast(
+        _("You have started many enquiries today. Please continue in one of your "
+          "conversations, or try again in {hours} h."),
+        retry_after,
+        hours=hours,
+    )
+
+
+# --- abuse limits: token buckets in memory ----------------------------------------------------
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: datetime
+
+
+@dataclass
+class TokenBuckets:
+    """`limit` per `window` per key: a full bucket holds `limit` tokens and refills at
+    limit/window. Bounded: beyond `max_keys`, refilled buckets (they hold no information)
+    and then the least recently used ones are forgotten."""
+
+    max_keys: int = 100_000
+    _buckets: OrderedDict[str, _Bucket] = field(default_factory=OrderedDict, repr=False)
+
+    def _level(self, key: str, limit: int, window: timedelta, now: datetime) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return float(limit)
+        elapsed = max(0.0, (now - bucket.updated).total_seconds())
+        return min(float(limit), bucket.tokens + elapsed * limit / window.total_seconds())
+
+    def wait(self, key: str, limit: int, window: timedelta, now: datetime) -> timedelta | None:
+        """How long until one token is there again; None when there is one now."""
+        level = self._level(key, limit, window, now)
+        if level >= 1.0:
+            return None
+        return timedelta(seconds=(1.0 - level) * window.total_seconds() / limit)
+
+    def take(self, key: str, limit: int, window: timedelta, now: datetime) -> None:
+        level = self._level(key, limit, window, now)
+        self._buckets[key] = _Bucket(level - 1.0, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self.max_keys:
+            self._prune(window, now)
+
+    def _prune(self, window: timedelta, now: datetime) -> None:
+        for key in list(self._buckets):
+            if now - self._buckets[key].updated >= window:
+                del self._buckets[key]
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+@dataclass(frozen=True)
+class Limit:
+    key: str
+    limit: int
+    window: timedelta
+
+
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+TEN_SECONDS = timedelta(seconds=10)
+DAY = timedelta(days=1)
+
+
+class AbuseLimits:
+    """The per-process abuse limits of `[rate_limits]` (one instance per app, `app[ABUSE]`)."""
+
+    def __init__(self, config: RateLimitsConfig) -> None:
+        self.config = config
+        self.buckets = TokenBuckets()
+        self._key = os.urandom(32)
+
+    def _source_id(self, source: str) -> str:
+        # As SourceLimiter: only a keyed hash of the address, gone with the process.
+        return hmac.new(self._key, source.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _consume(self, limits: list[Limit], now: datetime) -> timedelta | None:
+        """Take one token from each bucket, or none at all (then: the longest wait)."""
+        if not self.config.enabled:
+            return None
+        waits = [
+            w for w in (self.buckets.wait(x.key, x.limit, x.window, now) for x in limits)
+            if w is not None
+        ]
+        if waits:
+            return max(waits)
+        for x in limits:
+            self.buckets.take(x.key, x.limit, x.window, now)
+        return None
+
+    def registration(self, source: str, now: datetime) -> None:
+        """One registration attempt from `source`; raises `TooFast`."""
+        wait = self._consume(
+            [Limit("reg:" + self._source_id(source),
+                   self.config.registrations_per_source_per_hour, HOUR)], now
+        )
+        if wait is not None:
+            raise rate_limited(wait)
+
+    def message(self, account_id: str, connection: str, now: datetime) -> None:
+        """One message of `account_id` over `connection`; raises `TooFast`."""
+        wait = self._consume([
+            Limit("msg:a:" + account_id, self.config.messages_per_account_per_minute, MINUTE),
+            Limit("msg:c:" + connection, self.config.messages_per_connection_per_10s,
+                  TEN_SECONDS),
+        ], now)
+        if wait is not None:
+            raise sending_too_fast(wait)
+
+    def event(self, connection: str, now: datetime) -> TooFast | None:
+        """One socket.io event of `connection`: None, or the refusal to answer with."""
+        wait = self._consume(
+            [Limit("ev:" + connection, self.config.events_per_connection_per_10s,
+                   TEN_SECONDS)], now
+        )
+        return None if wait is None else too_many_requests(wait)
 
 
 # --- per source, in memory --------------------------------------------------------------------

@@ -47,6 +47,11 @@ once; on several machines it runs once per machine, which costs a few queries an
 
 Logs: one line per batch and one summary per run, with the rule and counts only — never an id
 of a person or a conversation, never content.
+
+Admin settings (issue #9): the limits are config.toml's, overridden by what admins set in the
+admin screen (`admin_settings.effective_retention`, read once at the start of a run). After a
+real run one small write keeps its time and counts (`admin_settings` row
+`retention.last_run`) for that screen — the only write of an otherwise idle run.
 """
 
 from __future__ import annotations
@@ -59,7 +64,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.config import AppConfig
-from server.services import erasure  # noqa: F401  (registers the account deletion hook)
+from server.services import (
+    admin_settings,
+    erasure,  # noqa: F401  (registers the account deletion hook)
+    rounds,  # chat rounds' retention rule (issue #9)
+)
 from server.services.accounts import delete_account_data
 from server.services.clock import Clock
 from server.storage.db import Sessions
@@ -151,6 +160,9 @@ def rules(config: AppConfig, now: datetime) -> list[Rule]:
              _simple(repo.delete_throttles)),
         Rule("old_audit_events", repo.old_audit_events(now - timedelta(days=limits.audit_days)),
              _simple(repo.delete_audit_events)),
+        # Chat rounds (issue #9): messages and key shares of rounds that ended long enough ago.
+        Rule("closed_rounds",
+             *rounds.retention_parts(now - timedelta(days=limits.round_message_days), now)),
     ]
 
 
@@ -187,9 +199,15 @@ async def _run_rule(sessions: Sessions, rule: Rule, batch_size: int,
 async def run_retention(
     sessions: Sessions, config: AppConfig, clock: Clock, *, dry_run: bool = False
 ) -> RetentionSummary:
-    """Apply every rule once (all batches); returns the counts. `dry_run`: count only."""
+    """Apply every rule once (all batches); returns the counts. `dry_run`: count only.
+
+    The limits are config.toml's `[retention]` with the values admins set in the browser over
+    them (`admin_settings.effective_retention`); a real run keeps its counts for that screen."""
     now = clock.now()
     summary = RetentionSummary(dry_run=dry_run, started_at=now)
+    async with sessions.begin() as db:
+        config = config.model_copy(
+            update={"retention": await admin_settings.effective_retention(db, config)})
     for rule in rules(config, now):
         if dry_run:
             async with sessions.begin() as db:
@@ -199,6 +217,10 @@ async def run_retention(
         await _run_rule(sessions, rule, config.retention.batch_size, summary)
     log.info("retention run", extra={"dry_run": dry_run, "deleted": dict(summary.deleted),
                                      "related": dict(summary.related)})
+    if not dry_run:
+        async with sessions.begin() as db:
+            await admin_settings.record_retention_run(db, now, dry_run, summary.deleted,
+                                                      summary.related)
     return summary
 
 

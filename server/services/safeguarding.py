@@ -98,6 +98,7 @@ async def set_urgent(
         access = await access_conversation_for(db, account, conversation_id, for_write=True)
         if access.role != "counsellor":
             raise not_found()
+        access.require("mark_urgent")  # any counsellor of the site (colleague rule)
         conversation = access.conversation
         if urgent and conversation.young_person_id is None:
             raise account_deleted()

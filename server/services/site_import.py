@@ -23,12 +23,14 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import Translator
 from server.i18n import lazy_gettext as _
@@ -146,6 +148,10 @@ class ImportReport:
     def written(self) -> bool:
         return self.ok and not self.dry_run and bool(self.created or self.updated or
                                                      self.deactivated)
+
+
+#: A hook run inside the import's transaction after a successful, written import.
+AfterImport = Callable[[AsyncSession, ImportReport, datetime], Awaitable[None]]
 
 
 class _FieldError(Exception):
@@ -613,10 +619,13 @@ async def import_sites(
     sessions: Sessions, clock: Clock, data: bytes, fmt: Format, *,
     deactivate_missing: bool = False, dry_run: bool = False,
     topics: Iterable[str] = (),
+    after: AfterImport | None = None,
 ) -> ImportReport:
     """Validate and apply a whole file in one transaction; with any error, write nothing.
 
     `topics`: topic keys to accept besides those in the database (the built-in ones).
+    `after`: runs in the same transaction once a valid, non-dry-run file was applied (the
+    admin screens write their audit row there, so the import and its audit row commit together).
     Callers holding a `SiteDirectory` should `invalidate()` it after a written import.
     """
     report = ImportReport(dry_run=dry_run)
@@ -661,6 +670,9 @@ async def import_sites(
                     if not dry_run:
                         site.active = False
                         site.updated_at = now
+        if after is not None and not dry_run:
+            await session.flush()
+            await after(session, report, now)
     return report
 
 

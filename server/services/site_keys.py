@@ -356,14 +356,29 @@ class SiteKeys:
     async def seal(
         self, ctx: AccountContext, site_id: str, account_id: str, version: int, sealed: bytes
     ) -> None:
-        """A member hands a site key version (sealed by their client) to a certified colleague."""
+        """A member hands a site key version (sealed by their client) to a certified colleague.
+
+        The newest version may be sealed before the operator certified it: the box goes to a
+        colleague's *certified* key (the sealing client verifies that certificate, the server
+        checks it too), so only that colleague can open it, and their client uses a site key
+        only once its certificate verifies (`openSiteKey` compares the opened key with the
+        certified public halves). Certification is about young people's clients trusting the
+        public half; it does not protect the private half, which never leaves members' devices
+        unsealed.
+        """
         if len(sealed) != SITE_KEY_BOX_LEN:
             raise ServiceError("invalid", _("The field {field} is not valid."), field="sealed")
         now = self.clock.now()
         async with self.sessions.begin() as db:
             await access_site_for(db, ctx, site_id, need="member")
             key = await repo.get_site_key(db, site_id, version)
-            if key is None or key.certificate is None:
+            if key is None:
+                raise not_found()
+            if key.certificate is None and version != await repo.max_site_key_version(
+                db, site_id
+            ):
+                # Only the newest version may be handed on before it is certified: right after
+                # a rotation, the lead's browser seals it to everybody at once (protocol 7.2).
                 raise not_found()
             if await repo.get_box(db, key.id, ctx.account_id) is None:
                 raise Forbidden("no_site_key", _("You do not hold this team key yourself."))

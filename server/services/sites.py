@@ -24,9 +24,16 @@ from server.services.clock import Clock
 from server.services.errors import ServiceError, not_found
 from server.services.geo import Point
 from server.services.routing import Candidate, Route, SiteEntry, SiteIndex, nearest, route
-from server.services.site_import import Format, ImportReport, OpeningHours, import_sites
+from server.services.site_import import (
+    AfterImport,
+    Format,
+    ImportReport,
+    OpeningHours,
+    import_sites,
+)
 from server.storage.db import Sessions
 from server.storage.models import Site, Topic
+from server.storage.repositories import admin as admin_repo
 from server.storage.repositories import sites as repo
 
 TOPICS_FILE = DATA_DIR / "topics.json"
@@ -292,14 +299,17 @@ async def seed_topics(sessions: Sessions) -> tuple[int, int]:
     created = updated = 0
     async with sessions.begin() as session:
         existing = {t.key: t for t in await repo.all_topics(session)}
+        renamed = await admin_repo.topic_overrides(session)  # admins' names win (admin screens)
         for record in builtin_topics():
             topic = existing.get(record.key)
+            names = {**record.names,
+                     **{o.locale: o.name for o in renamed if o.topic_key == record.key}}
             if topic is None:
                 repo.add_topic(session, Topic(key=record.key, sort_order=record.sort_order,
-                                              names=dict(record.names), active=True))
+                                              names=names, active=True))
                 created += 1
-            elif topic.names != record.names or topic.sort_order != record.sort_order:
-                topic.names = dict(record.names)
+            elif topic.names != names or topic.sort_order != record.sort_order:
+                topic.names = names
                 topic.sort_order = record.sort_order
                 updated += 1
     return created, updated
@@ -308,13 +318,13 @@ async def seed_topics(sessions: Sessions) -> tuple[int, int]:
 async def import_sites_file(
     sessions: Sessions, clock: Clock, data: bytes, fmt: Format, *,
     directory: SiteDirectory | None = None, deactivate_missing: bool = False,
-    dry_run: bool = False,
+    dry_run: bool = False, after: AfterImport | None = None,
 ) -> ImportReport:
     """Import (see `site_import`) accepting the built-in topic keys, then refresh the cache.
     The admin screens call this."""
     report = await import_sites(
         sessions, clock, data, fmt, deactivate_missing=deactivate_missing, dry_run=dry_run,
-        topics=[t.key for t in builtin_topics()],
+        topics=[t.key for t in builtin_topics()], after=after,
     )
     if directory is not None and report.written:
         directory.invalidate()

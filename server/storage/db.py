@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.config import DatabaseConfig
+from server.logging import SummarizedWarning
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -49,8 +53,64 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
         pool_pre_ping=True,
+        # A database that does not answer must not hold the message writer for asyncpg's
+        # default of 60 s: fail the connection attempt (→ "unavailable") and retry later.
+        connect_args={"timeout": 10},
     )
 
 
 def create_sessions(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+#: asyncpg errors that mean "no usable connection" (SQLSTATE classes 08 and 57: connection
+#: failure, admin/crash shutdown, "the database system is starting up"), matched by name so
+#: that SQLite-only installations need not import asyncpg.
+_UNAVAILABLE_NAMES = {
+    "PostgresConnectionError", "ConnectionDoesNotExistError", "ConnectionFailureError",
+    "ClientCannotConnectError", "CannotConnectNowError", "AdminShutdownError",
+    "CrashShutdownError", "OperatorInterventionError", "TooManyConnectionsError",
+}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Is this error the database being out of reach (down, restarting, connection cut,
+    pool exhausted, SQLite locked for too long) rather than a bug?
+
+    Such errors are transient: callers answer "briefly unavailable" (HTTP 503, socket ack
+    code `unavailable`) and log one line without a traceback; the client retries (messages
+    with the same mid, so nothing is stored twice). The pool's `pool_pre_ping` replaces
+    dead connections once the database is back.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, aiohttp.ClientError):
+            return False  # the HTTP/websocket peer went away: not the database
+        if isinstance(current, (ConnectionError, TimeoutError, sa_exc.TimeoutError)) or (
+            type(current) is OSError  # asyncpg: "Multiple exceptions: Connect call failed"
+        ):
+            return True  # refused/reset connections; pool checkout timeout
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if type(current).__name__ in _UNAVAILABLE_NAMES:
+            return True
+        if isinstance(current, sa_exc.OperationalError) and "locked" in str(current):
+            return True  # SQLite busy beyond busy_timeout
+        current = current.__cause__ or current.__context__
+    return False
+
+
+#: During an outage every refused request would write a WARNING line (hundreds a second under
+#: load): the first is written, then one summary per this many seconds with the count.
+UNAVAILABLE_LOG_EVERY_SECONDS = 30.0
+_unavailable_log = SummarizedWarning(logging.getLogger("jmdchat.db"), "database unavailable",
+                                     every=UNAVAILABLE_LOG_EVERY_SECONDS)
+
+
+def log_unavailable(where: str, error: BaseException) -> None:
+    """Log a request refused because the database is out of reach (`is_unavailable`), rate
+    limited for the whole process: `where` names the place (`socket:<event>`, `http:<route>`,
+    `writer`), `error` is logged by its type name only."""
+    _unavailable_log.warning(where, type(error).__name__)

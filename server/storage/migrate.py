@@ -53,6 +53,11 @@ def downgrade(database_url: str, revision: str) -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
 
 
+def current(database_url: str) -> None:
+    """Print the database's schema revision (`alembic current`)."""
+    _outside_event_loop(lambda: command.current(alembic_config(database_url)))
+
+
 def check(database_url: str) -> None:
     """Raise if the models and the migrations differ (`alembic check`)."""
     _outside_event_loop(lambda: command.check(alembic_config(database_url)))

@@ -1,7 +1,11 @@
 """Every account screen, in German and Arabic (right-to-left), has no axe-core WCAG 2.1 A/AA
 violation, also in its error and progress states; errors are linked to their fields and
 announced; touch targets are at least 44 px; nothing scrolls sideways on a 320 px phone.
-Screenshots of the register and recovery-code screens in Arabic go to test-output/."""
+Screenshots of the register and recovery-code screens in Arabic go to test-output/.
+
+Every shipped locale (`ALL_LOCALES`): each account screen once, in its first state, in one
+shared browser context (one page load per screen and locale, one login for all), axe-clean,
+with the document's language and direction set and no untranslated-looking crash."""
 
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ from tests.conftest import LiveServer, axe_source, screenshot_path
 pytestmark = pytest.mark.browser
 
 LOCALES = ["de", "ar"]
+#: Every shipped locale (docs/contributing.md); the right-to-left ones.
+ALL_LOCALES = ["de", "en", "ar", "fa", "fa_AF", "ps", "ru", "uk", "tr", "fr", "ku", "ti"]
+RTL_LOCALES = {"ar", "fa", "fa_AF", "ps"}
 
 # Interactive elements smaller than 44 × 44 CSS px (inline links in running text excepted).
 # A checkbox counts together with its label (tapping the label ticks the box).
@@ -250,3 +257,55 @@ def test_invitation_screens(page: Any, live_server: LiveServer) -> None:
     check(page, "two-factor setup")
     if page.locale == "ar":
         page.screenshot(path=str(screenshot_path("invite-totp-ar.png")), full_page=True)
+
+
+# --- every shipped locale ----------------------------------------------------------------------
+
+#: Screens a visitor without a session sees, with the element that shows they are drawn.
+PUBLIC_SCREENS = [
+    ("/register", "input[name=nickname]"),
+    ("/login", "input[name=password]"),
+    ("/counsellor", "input[name=totp]"),
+    ("/recover", "input[name=recovery-code]"),
+    ("/invite/{token}", "input[name=nickname]"),
+    ("/invite/not-a-real-invitation-token", "main [role=alert]"),
+]
+
+
+def _set_locale(page: Any, live_server: LiveServer, locale: str) -> None:
+    page.context.add_cookies([{"name": "jmdchat_locale", "value": locale,
+                               "url": live_server.url}])
+
+
+def _check_locale(page: Any, screen: str, locale: str) -> None:
+    html = page.locator("html")
+    assert html.get_attribute("lang"), f"{screen} ({locale}): <html lang> missing"
+    direction = html.get_attribute("dir")
+    assert direction == ("rtl" if locale in RTL_LOCALES else "ltr"), (screen, locale, direction)
+    violations = axe_violations(page, axe_source())
+    assert violations == [], f"{screen} ({locale}): {violations}"
+    assert not page.errors, f"{screen} ({locale}): {page.errors}"
+
+
+def test_every_account_screen_in_every_locale(
+    browser: Any, live_server: LiveServer, account: ApiAccount
+) -> None:
+    page = new_page(browser, live_server, "de")
+    try:
+        token = new_invitation(live_server, "jmd-trier")  # looking at it does not use it up
+        for locale in ALL_LOCALES:
+            _set_locale(page, live_server, locale)
+            for route, ready in PUBLIC_SCREENS:
+                goto(page, live_server, route.format(token=token))
+                page.wait_for_selector(ready, timeout=SLOW_MS)
+                _check_locale(page, route, locale)
+        # One login for all locales; the account screen in each of them.
+        _set_locale(page, live_server, "de")
+        login_ui(page, live_server, account.nickname, account.password)
+        for locale in ALL_LOCALES:
+            _set_locale(page, live_server, locale)
+            goto(page, live_server, "/account")
+            page.wait_for_selector("[data-fingerprint]", timeout=SLOW_MS)
+            _check_locale(page, "/account", locale)
+    finally:
+        page.context.close()

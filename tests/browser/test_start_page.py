@@ -301,7 +301,7 @@ def test_route_change_focuses_heading_and_keeps_one_history_entry(
     page.locator("footer a[href='#/about']").focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**/#/about")
-    page.wait_for_function("document.activeElement.tagName === 'H1'")
+    page.wait_for_function("() => document.activeElement.tagName === 'H1'")
     focused = page.evaluate("document.activeElement.textContent")
     assert focused == page.locator("main h1").text_content()
     assert page.title().endswith("· jmdchat")

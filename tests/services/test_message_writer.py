@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.services.clock import SystemClock
 from server.services.errors import ServiceError
 from server.services.events import MessageNew, Notice
 from server.services.message_writer import MessageWriter
 from server.storage.db import Sessions, create_engine, create_sessions
-from server.storage.models import Message
+from server.storage.models import Conversation, ConversationMember, Message
 from tests.conftest import make_config
 from tests.conversation_support import (
     Conv,
@@ -32,7 +32,8 @@ from tests.conversation_support import (
 
 class Setup:
     def __init__(self, sessions: Sessions, world: World, writer: MessageWriter,
-                 published: list[Notice]) -> None:
+                 published: list[Notice], url: str) -> None:
+        self.url = url
         self.sessions = sessions
         self.world = world
         self.writer = writer
@@ -52,7 +53,7 @@ async def setup(world_db: tuple[str, World]) -> AsyncIterator[Setup]:
     writer = MessageWriter(sessions, SystemClock(), publish, queue_size=64, wait_seconds=30)
     await writer.start()
     try:
-        yield Setup(sessions, world, writer, published)
+        yield Setup(sessions, world, writer, published, url)
     finally:
         await writer.stop()
         await engine.dispose()
@@ -171,11 +172,12 @@ async def test_a_failed_batch_fails_its_senders_and_the_writer_goes_on(setup: Se
 
 
 async def test_throughput_of_the_writer(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A quick local figure (printed with -s): 1,000 messages into 10 conversations."""
+    """A quick local figure (printed with -s): 1,000 messages into 8 conversations
+    (8: the enquiries-per-day limit of one young person)."""
     monkeypatch.setattr("server.services.enquiries.MAX_OPEN_PER_YOUNG_PERSON", 100)
     world = setup.world
-    convs = [await _active(setup, f"Anfrage {i}") for i in range(10)]
-    envelopes = [(c, encrypt(world.young, c, f"m{i}")) for i in range(100) for c in convs]
+    convs = [await _active(setup, f"Anfrage {i}") for i in range(8)]
+    envelopes = [(c, encrypt(world.young, c, f"m{i}")) for i in range(125) for c in convs]
     started = time.perf_counter()
     results = await asyncio.gather(
         *[setup.writer.submit(c.id, world.young.id, e) for c, e in envelopes]
@@ -185,6 +187,95 @@ async def test_throughput_of_the_writer(setup: Setup, monkeypatch: pytest.Monkey
           f"{len(results) / elapsed:.0f} messages/s, {setup.writer.stats.batches} batches, "
           f"largest {setup.writer.stats.largest_batch}")
     for conv in convs:
-        assert await _seqs(setup.sessions, conv.id) == list(range(1, 103))
+        assert await _seqs(setup.sessions, conv.id) == list(range(1, 128))
     assert len({(r.seq, c.id) for r, (c, _e) in zip(results, envelopes, strict=True)}) == 1000
     assert uuid.UUID(envelopes[0][1]["mid"])  # mids are the clients' UUIDs
+
+
+async def test_one_batch_over_many_conversations_stores_last_seq_and_read_markers(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set-based statements (one UPDATE for all conversations' last_seq, one for all read
+    markers) write exactly each conversation's own numbers, and never move a marker back."""
+    monkeypatch.setattr("server.services.enquiries.MAX_OPEN_PER_YOUNG_PERSON", 100)
+    world = setup.world
+    convs = [await _active(setup, f"Anfrage {i}") for i in range(6)]
+    # Conversation i gets i + 1 messages from the young person, and (odd i) one answer.
+    plan = [(c, world.young) for i, c in enumerate(convs) for _ in range(i + 1)]
+    plan += [(c, world.counsellor) for i, c in enumerate(convs) if i % 2]
+    results = await asyncio.gather(*[
+        setup.writer.submit(c.id, p.id, encrypt(p, c, "x")) for c, p in plan
+    ])
+    assert setup.writer.stats.largest_batch > 1
+    async with setup.sessions.begin() as db:
+        last = dict((await db.execute(
+            select(Conversation.id, Conversation.last_seq)
+            .where(Conversation.id.in_([c.id for c in convs]))
+        )).all())
+        marks = {(c, a): s for c, a, s in (await db.execute(
+            select(ConversationMember.conversation_id, ConversationMember.account_id,
+                   ConversationMember.last_read_seq)
+            .where(ConversationMember.conversation_id.in_([c.id for c in convs]))
+        )).all()}
+    for i, conv in enumerate(convs):
+        sent = [r.seq for r, (c, _p) in zip(results, plan, strict=True) if c is conv]
+        expected_last = 2 + (i + 1) + (i % 2)
+        assert sorted(sent) == list(range(3, expected_last + 1))
+        assert last[conv.id] == expected_last
+        assert await _seqs(setup.sessions, conv.id) == list(range(1, expected_last + 1))
+        mine = [r.seq for r, (c, p) in zip(results, plan, strict=True)
+                if c is conv and p is world.young]
+        assert marks[(conv.id, world.young.id)] == max(mine)
+        if i % 2:
+            theirs = [r.seq for r, (c, p) in zip(results, plan, strict=True)
+                      if c is conv and p is world.counsellor]
+            assert marks[(conv.id, world.counsellor.id)] == max(theirs)
+    # A marker further ahead (read up to a later message) is never moved back by a send.
+    conv = convs[0]
+    async with setup.sessions.begin() as db:
+        await db.execute(
+            update(ConversationMember)
+            .where(ConversationMember.conversation_id == conv.id,
+                   ConversationMember.account_id == world.young.id)
+            .values(last_read_seq=1000)
+        )
+    await setup.writer.submit(conv.id, world.young.id, encrypt(world.young, conv, "y"))
+    async with setup.sessions.begin() as db:
+        member = await db.get(ConversationMember, (conv.id, world.young.id))
+        assert member is not None and member.last_read_seq == 1000
+
+
+async def test_two_writers_on_the_same_conversations_stay_gap_free(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers with their own engines (two server processes) store messages of the same
+    conversations at the same time: every number once, no gaps, no deadlock, no busy."""
+    monkeypatch.setattr("server.services.enquiries.MAX_OPEN_PER_YOUNG_PERSON", 100)
+    world = setup.world
+    convs = [await _active(setup, f"Anfrage {i}") for i in range(8)]
+    engine = create_engine(make_config(setup.url).database)
+    published: list[Notice] = []
+
+    async def publish(notices: list[Notice]) -> None:
+        published.extend(notices)
+
+    other = MessageWriter(create_sessions(engine), SystemClock(), publish, queue_size=64,
+                          wait_seconds=30)
+    await other.start()
+    try:
+        # Each writer gets every conversation, in opposite orders (the deadlock shape).
+        jobs = []
+        for n in range(25):
+            for c in convs:
+                jobs.append(setup.writer.submit(c.id, world.young.id, encrypt(world.young, c,
+                                                                               f"a{n}")))
+            for c in reversed(convs):
+                jobs.append(other.submit(c.id, world.counsellor.id,
+                                         encrypt(world.counsellor, c, f"b{n}")))
+        results = await asyncio.gather(*jobs)
+    finally:
+        await other.stop()
+        await engine.dispose()
+    assert not any(r.duplicate for r in results)
+    for conv in convs:
+        assert await _seqs(setup.sessions, conv.id) == list(range(1, 53))

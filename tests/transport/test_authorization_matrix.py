@@ -131,6 +131,8 @@ HTTP_MATRIX: dict[str, dict[str, Http]] = {
     # Re-authentication with a wrong current key: reaching the password check is "allowed".
     "POST /api/auth/password": row(Http(403, "wrong_password"), **NO_SESSION),
     "DELETE /api/account": row(Http(403, "wrong_password"), **NO_SESSION),
+    # A new recovery code: the session and then the current password (wrong here).
+    "POST /api/auth/recovery/renew": row(Http(403, "wrong_password"), **NO_SESSION),
     # --- site keys (site X) ----------------------------------------------------------------------
     "GET /api/sites/{site_id}/keys": row(
         OK, counsellor_y=Http(403, "not_member"), **NO_SESSION
@@ -149,7 +151,27 @@ HTTP_MATRIX: dict[str, dict[str, Http]] = {
     "GET /api/me/certificate": row(
         FORBIDDEN, counsellor_x=OK, counsellor_y=OK, lead_x=OK, **NO_SESSION
     ),
+    # --- admin screens (issues #4, #9): sites, topics, retention, audit trail ---------------------
+    # Site leads: their own sites (site X) and their sites' audit events; admins: everything.
+    "GET /api/admin/sites": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
+    "POST /api/admin/sites": row(FORBIDDEN, admin=CREATED, **NO_SESSION),
+    "POST /api/admin/sites/{site_id}": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
+    "POST /api/admin/sites/import": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "GET /api/admin/sites/export.csv": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "GET /api/admin/sites/export.json": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "GET /api/admin/topics": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "POST /api/admin/topics/{key}": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "GET /api/admin/retention": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "POST /api/admin/retention": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "GET /api/admin/audit": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
     # --- socket.io (engine.io endpoint) ----------------------------------------------------------
+    # --- chat rounds (issue #9): young people and counsellors list; counsellors of the site
+    # schedule (admins and site-less roles are refused).
+    "GET /api/rounds": row(OK, admin=FORBIDDEN, **NO_SESSION),
+    "POST /api/rounds": row(
+        FORBIDDEN, counsellor_x=CREATED, lead_x=CREATED, counsellor_y=Http(403, "not_member"),
+        **NO_SESSION,
+    ),
     "GET /socket.io/": row(CONNECTS, **{r: REFUSED for r in NO_SESSION_ROLES}),
     "POST /socket.io/": row(Http(400)),  # long-polling is switched off: websocket only
     "OPTIONS /socket.io/": row(Http(400)),
@@ -177,11 +199,14 @@ EVENT_MATRIX: dict[str, dict[str, Ack]] = {
     ),
     "conversation.join": event_row(NF, **CONVERSATION_READERS),
     "conversation.leave": event_row(Ack()),  # leaving a room is always harmless
-    # The site lead works in the site but did not take the conversation: may read, not write.
+    # The colleague rule (docs/security.md, access.py `ConversationAccess.can`): the site lead
+    # works in the site but did not take the conversation: reads it, may close it (and
+    # reassign, handover rows), marks it urgent; does not write or type into it. A plain
+    # colleague (not the lead) is refused `close` as well: tests/transport/test_colleague_rule.py.
     "message.send": event_row(NF, **{**CONVERSATION_READERS, "lead_x": Ack("not_claimed")}),
     "message.history": event_row(NF, **CONVERSATION_READERS),
     "message.read": event_row(NF, **CONVERSATION_READERS),
-    "typing": event_row(NF, **CONVERSATION_READERS),
+    "typing": event_row(NF, **{**CONVERSATION_READERS, "lead_x": Ack("not_holder")}),
     "conversation.close": event_row(NF, **CONVERSATION_READERS),
     "note.add": event_row(NF, counsellor_x=Ack(), lead_x=Ack()),
     "note.list": event_row(NF, counsellor_x=Ack(), lead_x=Ack()),
@@ -197,6 +222,16 @@ EVENT_MATRIX: dict[str, dict[str, Ack]] = {
     ),
     "conversation.claim": event_row(FB, **SITE_COUNSELLORS_ONLY),
     "conversation.urgent": event_row(FB, **SITE_COUNSELLORS_ONLY),
+    # Chat rounds (issue #9): a round of site X that young person A joined (waiting for a key).
+    # Young people may join any round; counsellors of X moderate; others see nothing.
+    "round.join": event_row(NF, young_a=Ack(), young_b=Ack(), counsellor_x=Ack(),
+                            lead_x=Ack()),
+    "round.leave": event_row(NF, young_a=Ack()),
+    "round.send": event_row(NF, young_a=Ack("not_admitted")),
+    "round.rekey": event_row(NF, counsellor_x=Ack("not_participant"),
+                             lead_x=Ack("not_participant")),
+    "round.mute": event_row(NF, counsellor_x=Ack(), lead_x=Ack()),
+    "round.remove": event_row(NF, counsellor_x=Ack(), lead_x=Ack()),
 }
 
 
@@ -293,6 +328,15 @@ async def _recovery_finish(world: SecurityWorld, role: str) -> Req:
     })
 
 
+async def _recovery_renew(world: SecurityWorld, role: str) -> Req:
+    blob = b"\x01" + prim.random_bytes(131)  # well-formed (version 1, 132 bytes)
+    return Req("POST", "/api/auth/recovery/renew", {
+        "current_auth_key": b64(prim.random_bytes(32)),
+        "recovery_blob": b64(blob),
+        "recovery_auth_key": b64(prim.random_bytes(32)),
+    })
+
+
 async def _accept(world: SecurityWorld, role: str) -> Req:
     invitation = await world.accounts().create_invitation("counsellor", SLUG_X, "Neu")
     fields = fresh_identity_fields(unique("staff"))
@@ -330,6 +374,48 @@ async def _no_site_x_keys_for_y(world: SecurityWorld, role: str, response: Respo
     assert sites == mine, "a counsellor gets the sealed keys of their own sites only"
 
 
+async def _schedule_round(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", "/api/rounds", {
+        "site_id": world.site_x, "topic": "Ausbildung finden", "language": "ar",
+        "starts_at": world.clock.now().isoformat(), "duration_minutes": 60,
+        "max_participants": 5,
+    })
+
+
+async def _admin_new_site(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", "/api/admin/sites", {
+        "slug": f"sec-new-{random_id()[:8]}", "name": "Neu", "postcode": "54290",
+        "languages": "de"})
+
+
+async def _admin_edit_site(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", f"/api/admin/sites/{world.site_x}", {"phone": "+49 30 1234"})
+
+
+async def _admin_import(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", "/api/admin/sites/import", {
+        "format": "csv", "content": f"slug,phone\n{SLUG_X},+49 30 1234\n", "dry_run": True})
+
+
+async def _admin_topic(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", "/api/admin/topics/leisure_neighbourhood", {"active": True})
+
+
+async def _admin_retention(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", "/api/admin/retention", {"audit_days": 730})
+
+
+async def _lead_sees_only_site_x(world: SecurityWorld, role: str, response: Response) -> None:
+    if role == "lead_x":
+        assert {s["id"] for s in response.body["sites"]} == {world.site_x}
+
+
+async def _lead_sees_only_site_x_events(world: SecurityWorld, role: str, response: Response
+                                        ) -> None:
+    if role == "lead_x":
+        assert {e["site_id"] for e in response.body["events"]} <= {world.site_x}
+
+
 HTTP_REQUESTS: dict[str, Callable[[SecurityWorld, str], Awaitable[Req]]] = {
     "GET /": _get("/"),
     "GET /i18n/{locale}.json": _get("/i18n/de.json"),
@@ -350,6 +436,7 @@ HTTP_REQUESTS: dict[str, Callable[[SecurityWorld, str], Awaitable[Req]]] = {
     "POST /api/auth/logout": _logout,
     "POST /api/auth/recovery/start": _recovery_start,
     "POST /api/auth/recovery/finish": _recovery_finish,
+    "POST /api/auth/recovery/renew": _recovery_renew,
     "POST /api/invitations/{token}/accept": _accept,
     "POST /api/auth/totp/confirm": _totp_confirm,
     "GET /api/auth/me": _get("/api/auth/me", after=_me_is_me),
@@ -360,8 +447,103 @@ HTTP_REQUESTS: dict[str, Callable[[SecurityWorld, str], Awaitable[Req]]] = {
     "POST /api/sites/{site_id}/keys/seal": _seal,
     "GET /api/me/site-keys": _get("/api/me/site-keys", after=_no_site_x_keys_for_y),
     "GET /api/me/certificate": _get("/api/me/certificate"),
+    "GET /api/admin/sites": _get("/api/admin/sites", after=_lead_sees_only_site_x),
+    "POST /api/admin/sites": _admin_new_site,
+    "POST /api/admin/sites/{site_id}": _admin_edit_site,
+    "POST /api/admin/sites/import": _admin_import,
+    "GET /api/admin/sites/export.csv": _get("/api/admin/sites/export.csv"),
+    "GET /api/admin/sites/export.json": _get("/api/admin/sites/export.json"),
+    "GET /api/admin/topics": _get("/api/admin/topics"),
+    "POST /api/admin/topics/{key}": _admin_topic,
+    "GET /api/admin/retention": _get("/api/admin/retention"),
+    "POST /api/admin/retention": _admin_retention,
+    "GET /api/admin/audit": _get("/api/admin/audit", after=_lead_sees_only_site_x_events),
+    "GET /api/rounds": _get("/api/rounds?all=1"),
+    "POST /api/rounds": _schedule_round,
 }
 SOCKET_IO_ROUTES = {"GET /socket.io/", "POST /socket.io/", "OPTIONS /socket.io/"}
+
+
+# --- statistics (issue #9): site leads see the sites they lead, admins every site -----------
+async def _statistics_scope(world: SecurityWorld, role: str, response: Response) -> None:
+    scope = response.body["scope"]
+    if role == "lead_x":
+        assert (scope["all_sites"], [s["slug"] for s in scope["sites"]]) == (False, [SLUG_X])
+    else:
+        assert scope["all_sites"] is True
+
+
+HTTP_MATRIX.update({
+    "GET /api/statistics": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
+    "GET /api/statistics.csv": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
+})
+HTTP_REQUESTS.update({
+    "GET /api/statistics": _get("/api/statistics", after=_statistics_scope),
+    "GET /api/statistics.csv": _get("/api/statistics.csv"),
+})
+
+
+# --- team management (issues #3, #9): site leads for their sites, admins everywhere ----------
+# Removal and deactivation act on a throw-away counsellor per cell (tests/team_support.py).
+TEAM_MANAGERS = {"lead_x": OK, "admin": OK, "counsellor_x": Http(403, "not_lead"),
+                 "counsellor_y": Http(403, "not_member")}
+HTTP_MATRIX.update({
+    "GET /api/team/sites": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
+    "GET /api/sites/{site_id}/team": row(FORBIDDEN, **TEAM_MANAGERS, **NO_SESSION),
+    "POST /api/sites/{site_id}/team/invitations": row(
+        FORBIDDEN, **{**TEAM_MANAGERS, "lead_x": CREATED, "admin": CREATED}, **NO_SESSION),
+    "POST /api/sites/{site_id}/team": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    "POST /api/sites/{site_id}/team/{account_id}/languages": row(
+        FORBIDDEN, **TEAM_MANAGERS, **NO_SESSION),
+    "DELETE /api/sites/{site_id}/team/{account_id}": row(
+        FORBIDDEN, **TEAM_MANAGERS, **NO_SESSION),
+    "POST /api/accounts/{account_id}/deactivate": row(FORBIDDEN, admin=OK, **NO_SESSION),
+    # Issue #3: admins look up counsellors to assign them to another site.
+    "GET /api/team/counsellors": row(FORBIDDEN, admin=OK, **NO_SESSION),
+})
+
+
+async def _team_invite(world: SecurityWorld, role: str) -> Req:
+    return Req("POST", f"/api/sites/{world.site_x}/team/invitations",
+               {"role": "counsellor", "display_name": "Neu", "languages": ["de", "ar"]})
+
+
+async def _team_assign(world: SecurityWorld, role: str) -> Req:
+    from tests.team_support import fresh_staff
+
+    return Req("POST", f"/api/sites/{world.site_x}/team",
+               {"account_id": await fresh_staff(world, world.site_y)})
+
+
+async def _team_languages(world: SecurityWorld, role: str) -> Req:
+    member = world.actors["counsellor_x"].account_id
+    return Req("POST", f"/api/sites/{world.site_x}/team/{member}/languages",
+               {"languages": ["de", "ar"]})
+
+
+async def _team_remove(world: SecurityWorld, role: str) -> Req:
+    from tests.team_support import fresh_staff
+
+    return Req("DELETE", f"/api/sites/{world.site_x}/team/"
+               f"{await fresh_staff(world, world.site_x)}")
+
+
+async def _team_deactivate(world: SecurityWorld, role: str) -> Req:
+    from tests.team_support import fresh_staff
+
+    return Req("POST", f"/api/accounts/{await fresh_staff(world, world.site_x)}/deactivate", {})
+
+
+HTTP_REQUESTS.update({
+    "GET /api/team/sites": _get("/api/team/sites"),
+    "GET /api/sites/{site_id}/team": _get("/api/sites/{x}/team"),
+    "POST /api/sites/{site_id}/team/invitations": _team_invite,
+    "POST /api/sites/{site_id}/team": _team_assign,
+    "POST /api/sites/{site_id}/team/{account_id}/languages": _team_languages,
+    "DELETE /api/sites/{site_id}/team/{account_id}": _team_remove,
+    "POST /api/accounts/{account_id}/deactivate": _team_deactivate,
+    "GET /api/team/counsellors": _get("/api/team/counsellors?q=a"),
+})
 
 
 # --- socket.io payloads ----------------------------------------------------------------------
@@ -465,6 +647,49 @@ async def _claim(world: SecurityWorld, role: str, objects: Objects) -> Payload:
     return {"conversation_id": await objects.waiting()}, None
 
 
+async def _fresh_round(world: SecurityWorld, objects: Objects) -> tuple[str, str]:
+    """A round of site X (open now) that young person A joined: (round id, A's member id)."""
+    from server.services import rounds as rounds_service
+
+    summary = await rounds_service.schedule(
+        world.sessions, world.clock, world.actors["counsellor_x"].context(),
+        site_id=world.site_x, topic="Ausbildung finden", language="ar",
+        starts_at=world.clock.now(), duration_minutes=60, max_participants=5)
+    joined = await rounds_service.join(world.sessions, world.clock,
+                                       world.actors["young_a"].context(), summary.id,
+                                       rules_accepted=True, after_seq=0)
+    assert joined.me is not None
+    objects.ids += [summary.id, joined.me.member_id]
+    return summary.id, joined.me.member_id
+
+
+def _on_round(kind: str) -> Builder:
+    async def build(world: SecurityWorld, role: str, objects: Objects) -> Payload:
+        from server.crypto.conversation import new_conversation_key
+        from server.crypto.rounds import encrypt_round_message, seal_round_key
+
+        round_id, member_id = await _fresh_round(world, objects)
+        keys = generate_identity()
+        if kind == "join":
+            return {"round_id": round_id, "rules_accepted": True, "after_seq": 0}, None
+        if kind in ("mute", "remove"):
+            extra = {"muted": True} if kind == "mute" else {}
+            return {"round_id": round_id, "member_id": member_id, **extra}, None
+        if kind == "send":
+            return {"round_id": round_id, "envelope": encrypt_round_message(
+                round_id=round_id, epoch=1, epoch_key=new_conversation_key(),
+                sender_member_id=member_id, signer=keys,
+                message={"type": "text", "body": "x", "sent_at": 1})}, None
+        if kind == "rekey":
+            return {"round_id": round_id, "epoch": 1, "shares": [{
+                "member_id": member_id, "sealed": seal_round_key(
+                    round_id=round_id, epoch=1, key=new_conversation_key(),
+                    recipient_x25519_public=keys.x25519_public, sender_member_id=member_id,
+                    signer=keys)}]}, None
+        return {"round_id": round_id}, None
+    return build
+
+
 EVENT_PAYLOADS: dict[str, Builder] = {
     "server_info": _nothing,
     "conversation.list": _list,
@@ -485,7 +710,111 @@ EVENT_PAYLOADS: dict[str, Builder] = {
     "queue.list": _queue,
     "conversation.claim": _claim,
     "conversation.urgent": _on_conversation(urgent=True),
+    "round.join": _on_round("join"),
+    "round.leave": _on_round("leave"),
+    "round.send": _on_round("send"),
+    "round.rekey": _on_round("rekey"),
+    "round.mute": _on_round("mute"),
+    "round.remove": _on_round("remove"),
 }
+
+
+# --- handover (issue #6): propose to site Y, the young person answers, colleagues ------------
+# The handover audit of a site: its leads and admins. Proposing, the colleague list and handing
+# over: counsellors of the conversation's site (handing to a colleague: the assigned one;
+# reassigning: a lead). Answering a proposal: only the young person whose conversation it is.
+HTTP_MATRIX.update({
+    "GET /api/sites/{site_id}/handovers": row(
+        FORBIDDEN, lead_x=OK, admin=OK, counsellor_x=Http(403, "not_lead"),
+        counsellor_y=Http(403, "not_member"), **NO_SESSION),
+})
+HTTP_REQUESTS.update({
+    "GET /api/sites/{site_id}/handovers": _get("/api/sites/{x}/handovers"),
+})
+_STAFF_OF_X = {"young_a": FB, "young_b": FB, "admin": FB, "counsellor_y": NF}
+EVENT_MATRIX.update({
+    "handover.sites": event_row(FB, counsellor_x=Ack(), counsellor_y=Ack(), lead_x=Ack()),
+    "handover.propose": event_row(NF, counsellor_x=Ack(), lead_x=Ack(), **_STAFF_OF_X),
+    "handover.pending": event_row(NF, **CONVERSATION_READERS),
+    "handover.accept": event_row(NF, young_a=Ack()),
+    "handover.decline": event_row(NF, young_a=Ack()),
+    "handover.colleagues": event_row(NF, counsellor_x=Ack(), lead_x=Ack(), **_STAFF_OF_X),
+    "handover.former": event_row(NF, counsellor_x=Ack(), lead_x=Ack(), **_STAFF_OF_X),
+    "handover.colleague": event_row(NF, counsellor_x=Ack(), lead_x=Ack("not_assigned"),
+                                    **_STAFF_OF_X),
+    "handover.reassign": event_row(NF, counsellor_x=Ack("not_lead"), lead_x=Ack(),
+                                   **_STAFF_OF_X),
+})
+
+
+async def _proposed(world: SecurityWorld, objects: Objects) -> tuple[Conv, str]:
+    """A's claimed conversation with a pending proposal (counsellor X → site Y)."""
+    from datetime import timedelta as hours_delta
+
+    from server.services import handover as handover_service
+
+    conv = await objects.claimed()
+    outcome = await handover_service.propose(
+        world.sessions, world.clock, world.actors["counsellor_x"].context(), conv.id,
+        world.site_y, note_sealed=None, note_site_key_version=None, ttl=hours_delta(hours=2))
+    proposal_id = str(outcome.result["proposal"]["id"])
+    objects.ids.append(proposal_id)
+    return conv, proposal_id
+
+
+async def _handover_accept(world: SecurityWorld, role: str, objects: Objects) -> Payload:
+    from server.crypto.conversation import new_conversation_key, seal_conversation_key
+
+    conv, proposal_id = await _proposed(world, objects)
+    young = world.actors["young_a"].person()
+    key = new_conversation_key()
+
+    def seal(epoch: int, value: bytes, to: bytes) -> dict[str, object]:
+        return seal_conversation_key(conversation_id=conv.id, epoch=epoch, key=value,
+                                     recipient_x25519_public=to, sender_id=young.id,
+                                     signer=young.keys)
+
+    site = world.key_y.keys.x25519_public
+    return {"proposal_id": proposal_id, "allow_history": True, "epoch_keys": [
+        {"recipient": "self", "sealed": seal(2, key, young.keys.x25519_public)},
+        {"recipient": "site", "site_key_version": world.key_y.key_version,
+         "sealed": seal(2, key, site)},
+    ], "history_keys": [{"epoch": 1, "sealed": seal(1, conv.key, site)}]}, None
+
+
+async def _handover_decline(world: SecurityWorld, role: str, objects: Objects) -> Payload:
+    _conv, proposal_id = await _proposed(world, objects)
+    return {"proposal_id": proposal_id}, None
+
+
+async def _handover_propose(world: SecurityWorld, role: str, objects: Objects) -> Payload:
+    conv = await objects.claimed()
+    return {"conversation_id": conv.id, "to_site_id": world.site_y}, None
+
+
+async def _handover_sites(world: SecurityWorld, role: str, objects: Objects) -> Payload:
+    return {"query": "", "language": "de"}, None
+
+
+def _handover_to_lead() -> Builder:
+    async def build(world: SecurityWorld, role: str, objects: Objects) -> Payload:
+        conv = await objects.claimed()
+        return {"conversation_id": conv.id,
+                "to_account_id": world.actors["lead_x"].account_id}, None
+    return build
+
+
+EVENT_PAYLOADS.update({
+    "handover.sites": _handover_sites,
+    "handover.propose": _handover_propose,
+    "handover.pending": _on_conversation(),
+    "handover.accept": _handover_accept,
+    "handover.decline": _handover_decline,
+    "handover.colleagues": _on_conversation(),
+    "handover.former": _on_conversation(),
+    "handover.colleague": _handover_to_lead(),
+    "handover.reassign": _handover_to_lead(),
+})
 
 
 # =============================================================================================
@@ -547,6 +876,52 @@ async def test_every_socket_event_has_a_row() -> None:
         assert set(expected) == set(ROLES), event
 
 
+# --- moderation (issue #8): counsellors of the conversation's site block / report its young
+# person; reports go to the site's lead and admins (a fresh report of A per cell).
+HTTP_MATRIX.update({
+    "GET /api/reports": row(FORBIDDEN, lead_x=OK, admin=OK, **NO_SESSION),
+    "POST /api/reports/{report_id}/resolve": row(
+        Http(404, "not_found"), lead_x=OK, admin=OK, **NO_SESSION),
+})
+
+
+async def _resolve_report(world: SecurityWorld, role: str) -> Req:
+    from server.services import moderation as moderation_service
+
+    conv = await world.fresh_conversation()
+    report = await moderation_service.report(
+        world.sessions, world.clock, world.actors["counsellor_x"].context(), conv.id,
+        "spam", None, None)
+    await world.close(conv.id)
+    return Req("POST", f"/api/reports/{report['id']}/resolve", {"action": "dismiss"})
+
+
+async def _lead_sees_only_site_x_reports(world: SecurityWorld, role: str, response: Response
+                                         ) -> None:
+    if role == "lead_x":
+        assert {i["site_id"] for i in response.body["items"]} <= {world.site_x}
+
+
+HTTP_REQUESTS.update({
+    "GET /api/reports": _get("/api/reports?state=all", after=_lead_sees_only_site_x_reports),
+    "POST /api/reports/{report_id}/resolve": _resolve_report,
+})
+_SITE_X_MODERATORS = {"counsellor_x": Ack(), "lead_x": Ack()}
+EVENT_MATRIX.update({
+    "moderation.block": event_row(NF, **_SITE_X_MODERATORS),
+    "moderation.unblock": event_row(NF, **_SITE_X_MODERATORS),
+    "moderation.report": event_row(NF, **_SITE_X_MODERATORS),
+    "moderation.status": event_row(NF, **_SITE_X_MODERATORS),
+})
+EVENT_PAYLOADS.update({
+    "moderation.block": _on_conversation(reason="harassment"),
+    "moderation.unblock": _on_conversation(),
+    "moderation.report": _on_conversation(reason="threats", sealed_note="bm90ZQ",
+                                          site_key_version=1),
+    "moderation.status": _on_conversation(),
+})
+
+
 # =============================================================================================
 # The cells
 # =============================================================================================
@@ -582,7 +957,10 @@ async def test_http_cell(world: SecurityWorld, endpoint: str, role: str) -> None
         return
     request = await HTTP_REQUESTS[endpoint](world, role)
     response = await world.request(
-        request.method, request.path, json=request.json,
+        # Like the browser client (client/src/net/api.js): a state-changing request is always
+        # a JSON request, also without a body (the server refuses anything else as CSRF).
+        request.method, request.path,
+        json={} if request.json is None and request.method != "GET" else request.json,
         token=token if request.own_session else request.token,
     )
     got = (response.status, response.body.get("code") if isinstance(response.body, dict)

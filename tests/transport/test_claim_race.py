@@ -6,6 +6,7 @@ and PostgreSQL; and across two server processes sharing Redis."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -124,7 +125,8 @@ async def test_one_winner_across_two_processes_with_redis(
     url, world = world_db
     sections: dict[str, dict[str, object]] = {
         "limits": {"max_open_conversations_per_counsellor": 1000},
-        "redis": {"url": redis_url},
+        # A channel of its own: parallel test runs on the same Redis must not cross-talk.
+        "redis": {"url": redis_url, "channel": f"jmdchat-test-claim-{uuid.uuid4().hex}"},
     }
     async with running_server(url, **sections) as one, running_server(url, **sections) as two:
         convs = await create_many(one.app[SESSIONS], world, world.young, 20)

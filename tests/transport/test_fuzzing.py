@@ -18,6 +18,7 @@ socket.io client library would produce, have explicit tests at the end.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import urllib.parse
 import uuid
@@ -263,7 +264,78 @@ SOCKET_TARGETS: dict[str, tuple[str, SocketBase]] = {
     "conversation.claim": ("counsellor_x", lambda w, c, q, k: {"conversation_id": q}),
     "conversation.urgent": ("counsellor_x", lambda w, c, q, k: {"conversation_id": c.id,
                                                                 "urgent": True}),
+    # Chat rounds (issue #9): the base is a coroutine (a real round of site X that young
+    # person A joined; `_socket_target` awaits it).
+    "round.join": ("young_b", lambda w, c, q, k: _round_base(w, "join")),  # type: ignore[arg-type,return-value]
+    "round.leave": ("young_a", lambda w, c, q, k: _round_base(w, "leave")),  # type: ignore[arg-type,return-value]
+    "round.send": ("young_a", lambda w, c, q, k: _round_base(w, "send")),  # type: ignore[arg-type,return-value]
+    "round.rekey": ("counsellor_x", lambda w, c, q, k: _round_base(w, "rekey")),  # type: ignore[arg-type,return-value]
+    "round.mute": ("counsellor_x", lambda w, c, q, k: _round_base(w, "mute")),  # type: ignore[arg-type,return-value]
+    "round.remove": ("counsellor_x", lambda w, c, q, k: _round_base(w, "remove")),  # type: ignore[arg-type,return-value]
 }
+
+# Handover (issue #6): a real proposal (counsellor X → site Y) on the claimed conversation;
+# accepting carries the young person's real key shares.
+async def _handover_base(world: SecurityWorld, conv: Conv, kind: str) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from server.crypto.conversation import new_conversation_key, seal_conversation_key
+    from server.services import handover
+
+    outcome = await handover.propose(
+        world.sessions, world.clock, world.actors["counsellor_x"].context(), conv.id,
+        world.site_y, note_sealed=None, note_site_key_version=None, ttl=timedelta(hours=2))
+    proposal_id = str(outcome.result["proposal"]["id"])
+    if kind == "decline":
+        return {"proposal_id": proposal_id}
+    young = world.actors["young_a"].person()
+    key = new_conversation_key()
+
+    def seal(epoch: int, value: bytes, to: bytes) -> dict[str, object]:
+        return seal_conversation_key(conversation_id=conv.id, epoch=epoch, key=value,
+                                     recipient_x25519_public=to, sender_id=young.id,
+                                     signer=young.keys)
+
+    site = world.key_y.keys.x25519_public
+    return {"proposal_id": proposal_id, "allow_history": True, "epoch_keys": [
+        {"recipient": "self", "sealed": seal(2, key, young.keys.x25519_public)},
+        {"recipient": "site", "site_key_version": 1, "sealed": seal(2, key, site)},
+    ], "history_keys": [{"epoch": 1, "sealed": seal(1, conv.key, site)}]}
+
+
+SOCKET_TARGETS.update({
+    "handover.sites": ("counsellor_x", lambda w, c, q, k: {"query": "trier", "language": "ar"}),
+    "handover.propose": ("counsellor_x", lambda w, c, q, k: {
+        "conversation_id": c.id, "to_site_id": w.site_y, "sealed_note": "bm90ZQ",
+        "note_site_key_version": 1}),
+    "handover.pending": ("young_a", lambda w, c, q, k: {"conversation_id": c.id}),
+    "handover.accept": ("young_a", lambda w, c, q, k: _handover_base(w, c, "accept")),  # type: ignore[arg-type,return-value]
+    "handover.decline": ("young_a", lambda w, c, q, k: _handover_base(w, c, "decline")),  # type: ignore[arg-type,return-value]
+    "handover.colleagues": ("counsellor_x", lambda w, c, q, k: {"conversation_id": c.id}),
+    "handover.former": ("counsellor_x", lambda w, c, q, k: {"conversation_id": c.id}),
+    "handover.colleague": ("counsellor_x", lambda w, c, q, k: {
+        "conversation_id": c.id, "to_account_id": w.actors["lead_x"].account_id,
+        "sealed_note": "bm90ZQ", "note_site_key_version": 1}),
+    "handover.reassign": ("lead_x", lambda w, c, q, k: {
+        "conversation_id": c.id, "to_account_id": w.actors["lead_x"].account_id}),
+})
+
+# Moderation (issue #8): counsellor X on the target's own claimed conversation.
+SOCKET_TARGETS.update({
+    "moderation.block": ("counsellor_x", lambda w, c, q, k: {"conversation_id": c.id,
+                                                             "reason": "harassment"}),
+    "moderation.unblock": ("counsellor_x", lambda w, c, q, k: {"conversation_id": c.id}),
+    "moderation.report": ("counsellor_x", lambda w, c, q, k: {
+        "conversation_id": c.id, "reason": "threats", "sealed_note": "bm90ZQ",
+        "site_key_version": 1}),
+    "moderation.status": ("counsellor_x", lambda w, c, q, k: {"conversation_id": c.id}),
+})
+
+async def _round_base(world: SecurityWorld, kind: str) -> dict[str, Any]:
+    from tests.transport.test_authorization_matrix import Objects, _on_round
+
+    payload, _probe = await _on_round(kind)(world, "young_a", Objects(world))
+    return payload
 
 
 async def test_every_socket_event_is_fuzzed() -> None:
@@ -292,6 +364,8 @@ async def _socket_target(world: SecurityWorld, event: str) -> SocketTarget:
         waiting = (await world.fresh_conversation(claimed=False)).id
         canned = await world.fresh_canned()
         base = base_of(world, conv, waiting, canned)
+        if inspect.isawaitable(base):  # chat rounds build their base with the services
+            base = await base
         _socket_targets[key] = SocketTarget(await world.client(role), base)
     return _socket_targets[key]
 
@@ -407,6 +481,11 @@ BODY_TARGETS: dict[str, HttpBase] = {
         {"recovery_token": "A" * 43, **_password_fields()}),
     "DELETE /api/account": lambda w, ctx: (
         "DELETE", "/api/account", "young_b", {"auth_key": b64(prim.random_bytes(32))}),
+    "POST /api/auth/recovery/renew": lambda w, ctx: (
+        "POST", "/api/auth/recovery/renew", "young_b",
+        {"current_auth_key": b64(prim.random_bytes(32)),
+         "recovery_blob": b64(b"\x01" + prim.random_bytes(131)),
+         "recovery_auth_key": b64(prim.random_bytes(32))}),
     "POST /api/invitations/{token}/accept": lambda w, ctx: (
         "POST", f"/api/invitations/{ctx['invitation']}/accept", None,
         {**fresh_identity_fields(unique("staff")), "display_name": "Neu"}),
@@ -419,10 +498,38 @@ BODY_TARGETS: dict[str, HttpBase] = {
     "POST /api/sites/{site_id}/keys/seal": lambda w, ctx: (
         "POST", f"/api/sites/{w.site_x}/keys/seal", "counsellor_x",
         {"account_id": w.actors["lead_x"].account_id, "version": 1, "sealed": _box(w)}),
+    # Admin screens (issues #4, #9).
+    "POST /api/admin/sites": lambda w, ctx: (
+        "POST", "/api/admin/sites", "admin",
+        {"slug": "fuzz-site", "name": "Fuzz", "postcode": "54290", "languages": ["de", "ar"],
+         "topics": "school", "opening_hours": "mon-fri 09:00-12:00", "latitude": None,
+         "runs_quartier": True, "email": "a@example.org"}),
+    "POST /api/admin/sites/{site_id}": lambda w, ctx: (
+        "POST", f"/api/admin/sites/{w.site_x}", "lead_x",
+        {"phone": "+49 30 1", "opening_hours": {"mon": [["09:00", "12:00"]]}}),
+    "POST /api/admin/sites/import": lambda w, ctx: (
+        "POST", "/api/admin/sites/import", "admin",
+        {"format": "csv", "content": f"slug,phone\n{SLUG_X},+49 30 1\n", "dry_run": True}),
+    "POST /api/admin/topics/{key}": lambda w, ctx: (
+        # Not a topic the other targets' enquiries use: the fuzzer may switch it off.
+        "POST", "/api/admin/topics/leisure_neighbourhood", "admin",
+        {"names": {"de": "Freizeit"}, "active": True}),
+    "POST /api/rounds": lambda w, ctx: (
+        "POST", "/api/rounds", "counsellor_x",
+        {"site_id": w.site_x, "topic": "Ausbildung finden", "language": "ar",
+         "starts_at": "2099-01-01T17:00:00+01:00", "duration_minutes": 60,
+         "max_participants": 5}),
+    "POST /api/admin/retention": lambda w, ctx: (
+        "POST", "/api/admin/retention", "admin", {"audit_days": 730}),
+    # Moderation (issue #8): the body is parsed before the report is looked up, so an unknown
+    # report id still fuzzes the parser (valid bodies end in 404).
+    "POST /api/reports/{report_id}/resolve": lambda w, ctx: (
+        "POST", f"/api/reports/{random_id()}/resolve", "lead_x", {"action": "dismiss"}),
 }
 
 #: endpoint → (path template with {q} for the fuzzed query / path part, valid value).
 QUERY_TARGETS: dict[str, tuple[str, dict[str, str]]] = {
+    "GET /api/reports": ("/api/reports?{q}", {"state": "all"}),
     "GET /api/sites": ("/api/sites?{q}", {"state": "Berlin", "language": "de",
                                           "topic": "school", "quartier": "true",
                                           "online_team": "false"}),
@@ -431,12 +538,42 @@ QUERY_TARGETS: dict[str, tuple[str, dict[str, str]]] = {
     "GET /api/geo/lookup": ("/api/geo/lookup?{q}", {"q": "Trier"}),
     "GET /api/route": ("/api/route?{q}", {"location": "54290", "language": "ar",
                                           "topic": "school"}),
+    "GET /api/rounds": ("/api/rounds?{q}", {"language": "ar", "all": "1"}),
+    "GET /api/statistics": ("/api/statistics?{q}", {"from": "2026-01-05", "to": "2026-03-01",
+                                                    "site": "sec-online-x"}),
+    "GET /api/statistics.csv": ("/api/statistics.csv?{q}", {"from": "2026-01-05",
+                                                            "to": "2026-03-01"}),
+    "GET /api/admin/sites": ("/api/admin/sites?{q}", {"q": "trier", "state": "RP",
+                                                      "active": "true", "quartier": "false"}),
+    "GET /api/admin/audit": ("/api/admin/audit?{q}", {"action": "site_updated",
+                                                      "since": "2026-01-01", "page": "2"}),
+    "GET /api/team/counsellors": ("/api/team/counsellors?{q}", {"q": "sec"}),  # issue #3
 }
+# Team management (issues #3, #9). Removal and deactivation aim at ids that do not exist, so the
+# fuzzed requests can never remove anybody from the world the other targets use.
+BODY_TARGETS.update({
+    "POST /api/sites/{site_id}/team/invitations": lambda w, ctx: (
+        "POST", f"/api/sites/{w.site_x}/team/invitations", "lead_x",
+        {"role": "counsellor", "display_name": "Neu", "languages": ["de", "fa_AF"]}),
+    "POST /api/sites/{site_id}/team": lambda w, ctx: (
+        "POST", f"/api/sites/{w.site_x}/team", "admin",
+        {"account_id": w.actors["counsellor_x"].account_id, "lead": False}),
+    "POST /api/sites/{site_id}/team/{account_id}/languages": lambda w, ctx: (
+        "POST", f"/api/sites/{w.site_x}/team/{w.actors['counsellor_x'].account_id}/languages",
+        "lead_x", {"languages": ["de", "ar"]}),
+    "DELETE /api/sites/{site_id}/team/{account_id}": lambda w, ctx: (
+        "DELETE", f"/api/sites/{w.site_x}/team/{random_id()}", "lead_x", {}),
+    "POST /api/accounts/{account_id}/deactivate": lambda w, ctx: (
+        "POST", f"/api/accounts/{random_id()}/deactivate", "admin", {}),
+})
+
 PATH_TARGETS: dict[str, str] = {
     "GET /api/sites/{slug}": "/api/sites/{q}",
     "GET /i18n/{locale}.json": "/i18n/{q}.json",
     "GET /api/invitations/{token}": "/api/invitations/{q}",
     "GET /api/sites/{site_id}/keys": "/api/sites/{q}/keys",
+    "GET /api/sites/{site_id}/team": "/api/sites/{q}/team",
+    "GET /api/sites/{site_id}/handovers": "/api/sites/{q}/handovers",
 }
 
 
@@ -772,38 +909,29 @@ async def test_http_body_over_the_limit_is_refused(world: SecurityWorld) -> None
     assert await world.row_counts() == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open finding (docs/security.md): python-engineio decodes the engine.io packet type of a "
-    "websocket frame outside its error handling; a frame that does not start with a digit "
-    "escapes into jmdchat's error middleware (an ERROR with traceback, jmdchat_errors + 1) and "
-    "an HTTP 500 is written onto the upgraded connection. Anyone can do this: engine.io "
-    "connections are opened before socket.io authenticates. Remove this marker once fixed."
-))
-async def test_engine_io_frame_with_an_unknown_packet_type_is_handled(
-    world: SecurityWorld,
+@pytest.mark.parametrize("frame", ["x" * 100, "bA", ""],
+                         ids=["unknown-type", "bad-base64", "empty"])
+async def test_malformed_engine_io_frame_closes_only_that_connection(
+    world: SecurityWorld, frame: str,
 ) -> None:
+    """Anyone can open an engine.io connection before authenticating: a frame python-engineio
+    cannot decode must close that connection quietly, not reach the error middleware."""
     errors_before = await jmdchat_errors(world)
     ws, next_packet = await _raw_socket(world)
     try:
         async with captured_errors() as log:
-            await ws.send_str("x" * 100)
+            await ws.send_str(frame)
             answer = await next_packet()
             assert answer.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), answer
             assert not log.take()
         assert await jmdchat_errors(world) == errors_before
     finally:
         await ws.close()
-        await asyncio.sleep(0.2)
-        KNOWN_ERRORS[id(world)] = await jmdchat_errors(world) - errors_before
-
-
-#: Errors the xfail test above makes the server count (per world), until it is fixed.
-KNOWN_ERRORS: dict[int, float] = {}
 
 
 async def test_after_all_fuzzing_nothing_failed_unseen(world: SecurityWorld,
                                                        observer: Observer) -> None:
     """Last in the module: no unexpected error was counted by the server all along, and the
     observing client was never disconnected and still gets live events."""
-    assert await jmdchat_errors(world) == KNOWN_ERRORS.get(id(world), 0)
+    assert await jmdchat_errors(world) == 0
     await still_served(world, observer)

@@ -326,7 +326,9 @@ async def test_serve_workers_two_processes_one_port_and_clean_stop(
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(process.wait, 30) == 0, log_path.read_text()
-        assert time.monotonic() - started < 10, f"shutdown waited:\n{log_path.read_text()}"
+        # Not a speed target: without the CLOSE, aiohttp would wait for the websockets up to its
+        # 60 s default; a loaded CI machine needs ~12 s for the two workers' orderly stop.
+        assert time.monotonic() - started < 25, f"shutdown waited:\n{log_path.read_text()}"
         assert await asyncio.gather(*closers) == [True] * len(sockets)
     finally:
         if process.poll() is None:

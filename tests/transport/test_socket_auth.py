@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 from aiohttp import DummyCookieJar
@@ -147,3 +148,32 @@ async def test_deleting_the_account_closes_every_connection(live: Live) -> None:
     )
     assert response.status == 200
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 5)
+
+
+async def test_a_refused_connection_is_closed_by_the_server(live: Live) -> None:
+    """Raw engine.io over a websocket, no session: CONNECT_ERROR, then the server closes the
+    engine.io connection too (it does not stay open while the client answers pings)."""
+    ws = await live.http.ws_connect("/socket.io/?EIO=4&transport=websocket")
+    try:
+        opened = await asyncio.wait_for(ws.receive_str(), 5)
+        assert opened.startswith("0{")  # engine.io OPEN
+        await ws.send_str("40")  # socket.io CONNECT to "/"
+        frames: list[str] = []
+
+        async def until_closed() -> None:
+            while True:
+                message = await ws.receive()
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    return  # CLOSE / CLOSED / ERROR: the server ended the connection
+                frames.append(str(message.data))
+                if message.data == "2":  # answer pings like a live client would
+                    await ws.send_str("3")
+
+        try:
+            await asyncio.wait_for(until_closed(), 5)
+        except TimeoutError:
+            raise AssertionError(f'still open; frames: {frames}') from None
+        assert frames[0].startswith("44") and "unauthorized" in frames[0], frames
+        assert ws.closed
+    finally:
+        await ws.close()

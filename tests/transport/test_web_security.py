@@ -55,7 +55,9 @@ async def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
 def concrete(world: SecurityWorld, canonical: str) -> str:
     """A real path for a route pattern."""
     values = {"{locale}": "de", "{slug}": SLUG_X, "{site_id}": world.site_x,
-              "{token}": world.invitation_token}
+              "{token}": world.invitation_token, "{key}": "school"}
+    values.setdefault("{account_id}", world.actors["counsellor_x"].account_id)  # team (#3, #9)
+    values.setdefault("{report_id}", "00000000-0000-4000-8000-000000000000")  # moderation (#8)
     for name, value in values.items():
         canonical = canonical.replace(name, value)
     assert "{" not in canonical, f"add a value for the parameter of {canonical}"

@@ -181,6 +181,41 @@ export async function changePassword({ currentPassword, newPassword }) {
   await updateKeyBlob(account.id, keyBlob);
 }
 
+/**
+ * A new recovery code for the logged-in account (the old one was lost or never printed).
+ * The current password opens the key blob stored on this device; the same keys are wrapped
+ * under a fresh code; the server replaces the recovery blob, so the old code stops working.
+ * Returns {recoveryCode, nickname} (the code is shown once, never stored).
+ */
+export async function renewRecoveryCode({ currentPassword }) {
+  const account = await currentAccount();
+  if (!account) throw new FlowError("unauthorized", t("Please log in first."));
+  const stored = await loadIdentity(account.id);
+  if (!stored || !stored.keyBlob) {
+    throw new FlowError("no_keys", t("Your keys are not on this device. Please log out and log in again."));
+  }
+  const current = await passwordKeysFor(account.nickname, currentPassword);
+  const recovery = await kc.generateRecoveryCode();
+  const rk = await kc.deriveRecoveryKeys(recovery.code);
+  recovery.code.fill(0);
+  let recoveryBlob;
+  try {
+    recoveryBlob = await kc.rewrapIdentity(stored.keyBlob, current.wrapKey, "password", rk.wrapKey, "recovery");
+  } catch (error) {
+    if (error.code === "bad_key_blob") throw new FlowError("wrong_password", t("Your current password is not right."));
+    throw error;
+  }
+  // The new blob must open to our own keys before the old code is given up.
+  const check = await kc.unwrapIdentity(recoveryBlob, rk.wrapKey, "recovery");
+  checkPublicKeys(account, check);
+  await api.post("/api/auth/recovery/renew", {
+    current_auth_key: b64(current.authKey),
+    recovery_blob: b64(recoveryBlob),
+    recovery_auth_key: b64(rk.authKey),
+  });
+  return { recoveryCode: recovery.text, nickname: account.nickname };
+}
+
 /** Delete the logged-in account for good; the password confirms it. */
 export async function deleteAccount(password) {
   const account = await currentAccount();

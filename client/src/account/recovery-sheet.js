@@ -1,4 +1,5 @@
-// The recovery-code screen shown once after registration (and after accepting an invitation).
+// The recovery-code screen shown once after registration (and after accepting an invitation,
+// and after making a new code on the account screen: `replaced`).
 // Prints on its own (print CSS in account.css hides everything marked .no-print).
 
 import { h, clear, focusHeading } from "../ui/dom.js";
@@ -9,7 +10,7 @@ import { checkboxField, copyText, formStatus, recoveryCodeBlock, submitButton } 
  * Replace `container`'s content with the recovery code; `onContinue()` runs once the person
  * confirmed they wrote it down or printed it.
  */
-export function showRecoveryCode(container, { code, nickname, onContinue }) {
+export function showRecoveryCode(container, { code, nickname, onContinue, replaced = false }) {
   clear(container);
   const status = formStatus();
   const confirm = checkboxField({ name: "recovery-saved", label: t("I have written down or printed my recovery code.") });
@@ -46,6 +47,7 @@ export function showRecoveryCode(container, { code, nickname, onContinue }) {
       h("h1", { id: "recovery-title" }, t("Your recovery code")),
       nickname ? h("p", { class: "recovery-nickname" }, t("Nickname: {nickname}", { nickname })) : null,
       recoveryCodeBlock(code),
+      replaced ? h("p", { class: "recovery-replaced", role: "status" }, t("This is your new recovery code. Your old code no longer works.")) : null,
       h("p", {}, t("If you forget your password, this code lets you set a new one and keep your messages.")),
       h("p", { class: "warning" },
         t("Nobody can restore your account for you: not us, not your counsellor. Without your password AND this code, your old messages are gone for ever.")),

@@ -192,7 +192,7 @@ export function expectedAnswerText(expected) {
         ? t("The team is not working right now. It starts again {time}; expect an answer after that.", { time: longTime(p.opens_at) })
         : t("The team is not working right now. Expect an answer on the next working day.");
     case "within_48_hours":
-      return t("You will get an answer within {n} hours at the latest.", { n: Number(p.hours || 48) });
+      return tn("You will get an answer within {n} hour at the latest.", "You will get an answer within {n} hours at the latest.", Number(p.hours || 48));
     default:
       return t("We cannot say exactly when you will get an answer, but a counsellor will reply as soon as possible.");
   }
@@ -222,14 +222,32 @@ export function systemEventText(system, { myRole = null, names = {} } = {}) {
     case "reopened":
       return t("The conversation was opened again.");
     case "handed_over":
-      return p.to_site || p.site_name
-        ? t("The conversation was handed over to {site}.", { site: p.to_site || p.site_name })
+      return p.to_site_name || p.to_site || p.site_name
+        ? t("The conversation was handed over to {site}.", { site: p.to_site_name || p.to_site || p.site_name })
         : t("The conversation was handed over to another team.");
+    // Handover (issue #6, chat/handover.js).
+    case "handover_proposed":
+      return t("A move to {site} was proposed.", { site: p.to_site_name || "" });
+    case "handover_declined":
+      return t("The move to {site} was declined. The conversation stays here.", { site: p.to_site_name || "" });
+    case "reassigned":
+      if (myRole === "young_person") return t("Your conversation is now with {name}.", { name });
+      return t("{name} has taken over the conversation.", { name });
+    case "returned_to_queue":
+      return t("The conversation is back in the team's queue.");
+    // A counsellor left the team (issue #3, services/team.py): a colleague will take over.
+    case "requeued":
+      if (myRole === "young_person") return t("Your counsellor is no longer available here. A colleague from the same team will answer you.");
+      return t("The counsellor left the team; the conversation is back in the team's queue.");
     case "absence":
       if (p.until) return t("{name} is away until {time}.", { name, time: longTime(p.until) });
       return t("{name} is back.", { name });
     case "account_deleted":
       return t("The young person has deleted their account.");
+    case "ended":
+      // Moderation (issue #8): the young person only learns that the conversation ended.
+      if (myRole === "young_person") return t("This conversation has ended. If you need help, you can start a new enquiry.");
+      return t("The young person can no longer write in this conversation.");
     default:
       return t("Something changed in this conversation.");
   }

@@ -164,6 +164,15 @@ export async function siteKey(siteId, version) {
   return siteKeys.get(`${siteId}:${version}`) || null;
 }
 
+/** Issue #3: forget the cached key list of `siteId` (all sites without it) and my sealed site
+ * keys, so the next use fetches them again (after `site.keys_changed` or `stale_site_key`;
+ * client/src/chat/site-key-cache.js). Keys already opened stay usable for old conversations. */
+export function dropSiteKeyCache(siteId = null) {
+  if (siteId) certCache.delete(siteId);
+  else certCache.clear();
+  siteKeysLoaded = null;
+}
+
 // --- trust: which Ed25519 key may sign for whom -------------------------------------------
 
 /**
@@ -183,6 +192,16 @@ export function notePeople(summaryOrItem) {
   if (c && c.id) hints.set(c.id, { ...(hints.get(c.id) || {}), certificate: c.certificate || hints.get(c.id)?.certificate, siteId, kind: "counsellor" });
   for (const member of summaryOrItem.members || []) {
     if (member && member.id) hints.set(member.id, { ...(hints.get(member.id) || {}), ...member, siteId });
+  }
+}
+
+/** Counsellors who wrote in a conversation before it was handed over to this site (issue #6):
+ * `[{id, certificate, sites}]` from `handover.former`. Their certificates are checked against the
+ * sites named there, never against the current site. */
+export function noteFormerCounsellors(items) {
+  for (const item of items || []) {
+    if (!item || !item.id || !item.certificate || hints.get(item.id)?.kind === "counsellor") continue;
+    hints.set(item.id, { certificate: item.certificate, formerSites: [...(item.sites || [])], kind: "former_counsellor" });
   }
 }
 
@@ -208,6 +227,20 @@ async function trustedKeyFor(accountId, skid, siteId) {
       if (fetched.role === "young_person") hint.certificate = null;
       hints.set(accountId, hint);
     }
+  }
+  if (hint.certificate && hint.formerSites) {
+    // A counsellor of a site the conversation was handed over from (issue #6): certified for
+    // one of those sites (the server names them; docs/protocol.md 8.7).
+    for (const formerSite of hint.formerSites) {
+      try {
+        const cert = await verifyCertificate(certificateObject(hint.certificate), await orgPublicKey(), nowSeconds(),
+          { kind: "counsellor", subject: accountId, siteId: formerSite });
+        return cert.ed25519Public;
+      } catch (error) {
+        if (!(error instanceof CryptoError) || error.code !== "certificate_wrong_subject") throw error;
+      }
+    }
+    // Not certified for a former site: only the current site's rule below can still apply.
   }
   if (hint.certificate) {
     const cert = await verifyCertificate(certificateObject(hint.certificate), await orgPublicKey(), nowSeconds(),

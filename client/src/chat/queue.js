@@ -8,6 +8,7 @@ import { openEnvelope } from "../crypto/protocol.js";
 import { directionOf } from "../i18n/bidi.js";
 import { epochKeysOf, notePeople, openShares, signingKeyResolver } from "./keys.js";
 import { conversation } from "./store.js";
+import { claimWithFreshEpoch, installSiteKeyFreshness } from "./site-key-cache.js";
 
 const items = new Map(); // conversation_id -> entry
 const listeners = new Set();
@@ -33,6 +34,8 @@ export function queueEntries() {
 async function decryptFirst(item) {
   notePeople({ ...item, site: { id: item.site_id } });
   await openShares(item.conversation_id, item.site_id, (item.epoch_keys || []).map((k) => ({ ...k })));
+  // Handed over without the earlier messages (issue #6): there is no first message to show.
+  if (!item.first_message) return "";
   const opened = await openEnvelope(item.first_message, {
     conversationId: item.conversation_id,
     epochKeys: epochKeysOf(item.conversation_id),
@@ -72,6 +75,7 @@ export function waitingSeconds(entry) {
 function install() {
   if (installed) return;
   installed = true;
+  installSiteKeyFreshness(); // issue #3: drop cached site keys on `site.keys_changed`
   sock.on("queue.added", async (event) => {
     if (!event || !event.item || items.has(event.item.conversation_id)) return;
     const entry = await addItem(event.item);
@@ -138,7 +142,8 @@ export function forget(id) {
 export async function claim(id) {
   const entry = items.get(id);
   const payload = { conversation_id: id };
-  const ack = await sock.request("conversation.claim", payload);
+  // Issue #3: a new epoch when the server asks for one (site-key-cache.js).
+  const ack = await claimWithFreshEpoch(payload);
   if (entry) entry.removed = { reason: "claimed_by_me", by: null };
   const conv = conversation(id);
   conv.setSummary(ack.conversation);

@@ -17,9 +17,12 @@ export function wrapStart(start) {
       if (!account || !container.isConnected) return;
       const links = isCounsellor(account)
         ? [h("a", { class: "button primary", href: "#/queue" }, t("Waiting enquiries")),
-          h("a", { class: "button", href: "#/counsellor/conversations" }, t("My conversations"))]
+          h("a", { class: "button", href: "#/counsellor/conversations" }, t("My conversations")),
+          h("a", { class: "button", href: "#/rounds" }, t("Chat rounds"))]
         : [h("a", { class: "button primary", href: "#/enquiry/new" }, t("New message")),
-          h("a", { class: "button", href: "#/conversations" }, t("My conversations"))];
+          h("a", { class: "button", href: "#/conversations" }, t("My conversations")),
+          // Chat rounds (issue #9): scheduled group chats in the young person's language.
+          h("a", { class: "button", href: "#/rounds" }, t("Chat rounds"))];
       container.prepend(h("section", { class: "card chat-entry", "aria-labelledby": "chat-entry-title" },
         h("h2", { id: "chat-entry-title" }, t("Welcome back, {nickname}", { nickname: account.display_name || account.nickname })),
         h("div", { class: "actions" }, ...links)));

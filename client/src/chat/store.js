@@ -331,6 +331,7 @@ export class Conversation {
       msg.seq = seq;
       if (createdAt) msg.createdAt = createdAt;
       msg.failed = null;
+      msg.held = null;
       this.noteSeq(seq);
       this.emit("messages", { updated: [msg] });
     }
@@ -338,6 +339,17 @@ export class Conversation {
       this.summary.last_activity_at = createdAt || new Date().toISOString();
       if (!Number.isInteger(this.summary.last_seq) || seq > this.summary.last_seq) this.summary.last_seq = seq;
       emitAny({ type: "summary", conversation: this });
+    }
+  }
+
+  /** The server could not take the message yet (`unavailable`: the database is restarting;
+   * `busy`): it stays in the outbox and is sent again by itself. `held` = {code, message},
+   * the server's translated words; shown as a note, not as an error. */
+  markHeld(mid, held) {
+    const msg = this.messages.get(mid);
+    if (msg && msg.seq === null && !msg.failed) {
+      msg.held = held;
+      this.emit("messages", { updated: [msg] });
     }
   }
 
@@ -457,7 +469,10 @@ async function rejoinAll() {
 
 // --- outbox ---------------------------------------------------------------------------------
 
-const RETRY_LATER = new Set(["busy", "internal", "rate_limited", "too_many_requests", "timeout"]);
+// "unavailable": the database is restarting (docs/deployment.md); the message stays queued.
+const RETRY_LATER = new Set(["busy", "unavailable", "internal", "rate_limited", "too_many_requests", "timeout"]);
+// Refusals whose (translated) server message the page shows under the waiting message.
+const HELD = new Set(["busy", "unavailable"]);
 let flushing = null;
 let flushAgain = false;
 
@@ -480,10 +495,12 @@ export function flushOutbox() {
 
 let retryTimer = null;
 let retryDelay = 1000;
-function retryLater() {
+function retryLater(afterSeconds = 0) {
   if (retryTimer) return;
-  retryTimer = setTimeout(() => { retryTimer = null; flushOutbox(); }, retryDelay);
-  retryDelay = Math.min(retryDelay * 2, 15000);
+  // A rate limit says when the server takes messages again (retry_after); otherwise back off.
+  const delay = afterSeconds > 0 ? Math.min(afterSeconds * 1000 + 250, 10 * 60 * 1000) : retryDelay;
+  retryTimer = setTimeout(() => { retryTimer = null; flushOutbox(); }, delay);
+  if (!(afterSeconds > 0)) retryDelay = Math.min(retryDelay * 2, 15000);
 }
 
 async function flushOnce() {
@@ -502,7 +519,8 @@ async function flushOnce() {
       if (error.transient || !error.code || RETRY_LATER.has(error.code)) {
         // No answer in time, or the server is busy: try again soon, in order (the same
         // envelope and mid, so a message that did arrive is not stored twice).
-        retryLater();
+        if (conv && HELD.has(error.code) && error.message) conv.markHeld(item.mid, { code: error.code, message: error.message });
+        retryLater(error.retryAfter || 0);
         return;
       }
       const failed = { code: error.code, message: error.message };

@@ -8,6 +8,7 @@ import { languageName, shippedLanguages, shortTime, longTime } from "./format.js
 import { addNote, listCanned, listNotes, saveCanned, setAbsence, deleteCanned } from "./counsellor.js";
 import { describeChatError, newId } from "./ui.js";
 import { directionOf } from "../i18n/bidi.js";
+import { moderationPanel } from "./moderation.js";
 
 function panel(titleText, body, onOpen) {
   const details = h("details", { class: "tool" }, h("summary", {}, titleText), body);
@@ -36,6 +37,7 @@ export function counsellorTools(conv, { insert }) {
     cannedPanel(conv, siteId, insert),
     notesPanel(conv, siteId),
     absencePanel(),
+    moderationPanel(conv), // block or report (issue #8, chat/moderation.js)
   );
 }
 

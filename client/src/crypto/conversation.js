@@ -360,3 +360,34 @@ export async function openConversationKey(share, { conversationId, recipient, re
     raw.fill(0);
   }
 }
+
+/**
+ * Handover (docs/protocol.md 8.7): open a share addressed to `recipient` (signature verified
+ * first, exactly as openConversationKey) and seal the same epoch key to `recipientX25519Public`,
+ * signed by `signer` as `senderId`. The raw key never leaves this function. Returns the new
+ * share as a JSON-ready object.
+ */
+export async function resealConversationKey(share, {
+  conversationId, recipient, resolveSigningKey, recipientX25519Public, senderId, signer,
+}) {
+  const s = validateKeyShareShape(share);
+  if (s.conv !== conversationId) {
+    throw new WrongConversation("key share belongs to another conversation");
+  }
+  if (s.to !== (await keyId("x25519", recipient.x25519.publicKey))) {
+    throw new WrongRecipient("key share addressed to another key");
+  }
+  const publicKey = await resolveSigner(resolveSigningKey, s.sender, s.fskid);
+  if (!(await ed25519Verify(publicKey, s.sig, shareSignedBytes(s)))) {
+    throw new BadSignature("key share signature invalid");
+  }
+  const raw = await openSealed(recipient.x25519, s.box, shareBoxAad(s));
+  try {
+    if (raw.length !== KEY_LEN) throw new BadCiphertext("conversation key has the wrong length");
+    return await sealConversationKey({
+      conversationId, epoch: s.epoch, key: raw, recipientX25519Public, senderId, signer,
+    });
+  } finally {
+    raw.fill(0);
+  }
+}

@@ -57,6 +57,7 @@ export {
   messageSignedBytes,
   newConversationKey,
   openConversationKey,
+  resealConversationKey,
   openEnvelope,
   pad,
   parseMessage,

@@ -75,3 +75,45 @@ export async function openSiteKey(box, member, siteCert) {
   }
   return { siteId: siteCert.subject, keyVersion: siteCert.keyVersion, keys };
 }
+
+/**
+ * Team management (site key rotation): open a site key box to RE-SEAL it to a colleague.
+ * Like openSiteKey, the opened key must equal the certified public halves of that version;
+ * unlike it, this returns the raw secrets (as createSiteKey does), because sealing needs them.
+ * Only the Team screen of a site lead uses it, and it wipes the result after sealing.
+ */
+export async function openSiteKeyForSealing(box, member, siteCert) {
+  if (siteCert.kind !== "site") throw new InvalidInput("expected a site certificate");
+  const plaintext = await openSealed(member.x25519, box,
+    siteKeyBoxAad(siteCert.subject, siteCert.keyVersion));
+  let secrets;
+  try {
+    secrets = decodeSecrets(SITE_SECRETS_LABEL, plaintext);
+  } catch {
+    throw new BadCiphertext("site key box has an unexpected structure");
+  } finally {
+    plaintext.fill(0);
+  }
+  const keys = await importKeyPairs(secrets.x25519Private.slice(), secrets.ed25519Seed.slice());
+  if (!(bytesEqual(keys.x25519.publicKey, siteCert.x25519Public) &&
+    bytesEqual(keys.ed25519.publicKey, siteCert.ed25519Public))) {
+    secrets.x25519Private.fill(0);
+    secrets.ed25519Seed.fill(0);
+    throw new SiteKeyMismatch("opened site key differs from the certified site key");
+  }
+  return {
+    siteId: siteCert.subject,
+    keyVersion: siteCert.keyVersion,
+    x25519Private: secrets.x25519Private,
+    ed25519Seed: secrets.ed25519Seed,
+    x25519Public: keys.x25519.publicKey,
+    ed25519Public: keys.ed25519.publicKey,
+  };
+}
+
+/** Overwrite the raw secrets of a site key made by createSiteKey / openSiteKeyForSealing. */
+export function wipeSiteKey(siteKey) {
+  if (!siteKey) return;
+  siteKey.x25519Private?.fill(0);
+  siteKey.ed25519Seed?.fill(0);
+}

@@ -6,7 +6,8 @@
 //   that are safe to repeat (reads, joins, message.send deduplicated by `mid`) are retried;
 // - after every (re)connect the hooks registered with onConnected() run in order (the chat
 //   store re-joins its conversations with `after_seq` = last seen seq, then the outbox is
-//   flushed), so a short disconnect loses nothing and doubles nothing;
+//   flushed), so a short disconnect loses nothing and doubles nothing; the same hooks run on
+//   the server's `sync.hint` (live events may have been lost without a disconnect);
 // - the browser's offline/online events are honoured: while the phone says it is offline
 //   we drop the connection ourselves (an open websocket can survive a dead network for a
 //   long time before the ping notices) and reconnect as soon as it is back.
@@ -32,6 +33,7 @@ let wantConnected = false;
 const connectedHooks = [];
 const statusListeners = new Set();
 let status = "idle"; // idle | connecting | online | offline | refused
+let hintTimer = null;
 
 function setStatus(next, detail = null) {
   if (status === next && !detail) return;
@@ -95,9 +97,26 @@ function create() {
     else setStatus(browserOffline() ? "offline" : "connecting");
   });
   socket.on("connect_error", (error) => {
+    // The database is restarting ("unavailable", docs/deployment.md): socket.io does not
+    // retry a refused handshake by itself, so try again shortly (spread out over clients).
+    if (!socket.active && error && error.message === "unavailable") {
+      setStatus("connecting");
+      setTimeout(() => {
+        if (socket && wantConnected && !socket.active) socket.connect();
+      }, 2000 + Math.floor(Math.random() * 3000));
+      return;
+    }
     // A refused handshake (no full session) is not retried by socket.io.
     if (!socket.active) setStatus("refused", error);
     else setStatus(browserOffline() ? "offline" : "connecting");
+  });
+  // The server process was cut off from the other processes (Redis restarted) and live
+  // events may have been lost: catch up exactly as after a reconnect (re-join with after_seq,
+  // list the queue again, ...). Spread over 0–2 s so a whole process's clients do not ask at
+  // the same instant.
+  socket.on("sync.hint", () => {
+    if (hintTimer) return;
+    hintTimer = setTimeout(() => { hintTimer = null; runConnectedHooks(); }, Math.floor(Math.random() * 2000));
   });
   // The server ended this session (logout elsewhere, password change): reconnecting is refused.
   socket.on("session.ended", () => {
@@ -110,7 +129,7 @@ function create() {
     socket.disconnect();
   });
   window.addEventListener("online", () => {
-    if (socket && wantConnected && !socket.connected) {
+    if (socket && wantConnected && !socket.active) {
       setStatus("connecting");
       socket.connect();
     }
@@ -122,7 +141,12 @@ function create() {
 export function connect() {
   if (!socket) create();
   wantConnected = true;
-  if (!socket.connected && !browserOffline()) {
+  // Only when not already connected, connecting or reconnecting (`active`): socket.connect()
+  // on a socket that is still opening sends socket.io's namespace CONNECT a second time; the
+  // server answers the duplicate with CONNECT_ERROR "Unable to connect", the client drops the
+  // socket and the page shows "refused" (a view opened right after another one started the
+  // connection, e.g. a deep link right after logging in; tests/browser/test_login_then_deep_link.py).
+  if (!socket.active && !browserOffline()) {
     setStatus("connecting");
     socket.connect();
   } else if (browserOffline()) {
@@ -168,7 +192,10 @@ function ackError(ack) {
   const message = ack && typeof ack.message === "string" && ack.message
     ? ack.message
     : t("Something went wrong on our side. Please try again.");
-  return new SocketError(code, message);
+  const error = new SocketError(code, message);
+  // Rate limits: seconds until the server accepts this again (the outbox waits that long).
+  if (ack && Number.isFinite(ack.retry_after) && ack.retry_after > 0) error.retryAfter = ack.retry_after;
+  return error;
 }
 
 /**

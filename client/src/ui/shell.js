@@ -2,6 +2,8 @@
 
 import { h, clear } from "./dom.js";
 import { t } from "../i18n/i18n.js";
+import { cachedAccount, onSessionChange } from "../account/session.js";
+import { ADMIN_ROLES } from "../admin/sections.js";
 
 // The skip link points at "#main"; move focus there without touching the hash (the router
 // owns "#/..." hashes) so it works the same on every view.
@@ -37,10 +39,17 @@ export { setupQuickExit } from "./quick-exit.js";
 export function renderFooter() {
   const footer = document.getElementById("footer");
   clear(footer);
+  // Site leads and admins: a link to the admin area (#/admin), shown once we know who is
+  // logged in (the server authorizes every admin request again).
+  const adminLink = h("a", { href: "#/admin", class: "admin-link", hidden: true }, t("Administration"));
   footer.append(
     h("nav", { "aria-label": t("More") },
       h("a", { href: "#/about" }, t("About this service")),
       h("a", { href: "#/counsellor" }, t("For counsellors")),
+      adminLink,
     ),
   );
+  const showAdmin = (account) => { adminLink.hidden = !(account && ADMIN_ROLES.includes(account.role)); };
+  showAdmin(cachedAccount());
+  onSessionChange(showAdmin);
 }

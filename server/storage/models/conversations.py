@@ -88,6 +88,9 @@ class Conversation(Base):
     handed_over_from_site_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("sites.id", ondelete="SET NULL")
     )
+    # Statistics (issue #9): the young person's age group when they wrote the enquiry (one of
+    # the coarse groups of accounts.age_group, or NULL); kept so counts survive account deletion.
+    age_group: Mapped[str | None] = mapped_column(String(8))
 
 
 class ConversationKey(Base):

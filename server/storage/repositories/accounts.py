@@ -14,13 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.storage.models import (
     Account,
     AuthSession,
+    Conversation,
+    ConversationMember,
     Invitation,
     LoginThrottle,
     Site,
     SiteKey,
     SiteKeyBox,
+    SiteKeyRotation,
     SiteMembership,
+    TeamInvitation,
+    TeamProfile,
 )
+from server.storage.models.accounts import COUNSELLOR_ROLES
 
 # --- accounts ---------------------------------------------------------------------------------
 
@@ -273,3 +279,188 @@ async def delete_stale_throttles(db: AsyncSession, window_start_before: datetime
 
 async def touch_account(db: AsyncSession, account_id: str, now: datetime) -> None:
     await db.execute(update(Account).where(Account.id == account_id).values(updated_at=now))
+
+
+# --- team management (issues #3, #9; server/services/team.py) ------------------------------
+
+
+async def delete_membership(db: AsyncSession, account_id: str, site_id: str) -> bool:
+    result = await db.execute(
+        delete(SiteMembership).where(
+            SiteMembership.account_id == account_id, SiteMembership.site_id == site_id
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0) > 0
+
+
+async def delete_boxes_of_account_for_site(db: AsyncSession, account_id: str, site_id: str) -> None:
+    """Drop the site key boxes of one site sealed to an account (it left the site)."""
+    key_ids = select(SiteKey.id).where(SiteKey.site_id == site_id).scalar_subquery()
+    await db.execute(
+        delete(SiteKeyBox).where(
+            SiteKeyBox.account_id == account_id, SiteKeyBox.site_key_id.in_(key_ids)
+        )
+    )
+
+
+async def box_versions_of_site(db: AsyncSession, site_id: str) -> dict[str, list[int]]:
+    """account id -> the site key versions sealed to it (ascending)."""
+    result = await db.execute(
+        select(SiteKeyBox.account_id, SiteKey.version)
+        .join(SiteKey, SiteKey.id == SiteKeyBox.site_key_id)
+        .where(SiteKey.site_id == site_id)
+        .order_by(SiteKey.version)
+    )
+    held: dict[str, list[int]] = {}
+    for account_id, version in result.all():
+        held.setdefault(str(account_id), []).append(int(version))
+    return held
+
+
+async def last_sign_in(db: AsyncSession, account_ids: Sequence[str]) -> dict[str, datetime]:
+    """account id -> when its newest still-stored full session began."""
+    if not account_ids:
+        return {}
+    result = await db.execute(
+        select(AuthSession.account_id, func.max(AuthSession.created_at))
+        .where(AuthSession.account_id.in_(list(account_ids)), AuthSession.scope == "full")
+        .group_by(AuthSession.account_id)
+    )
+    return {str(a): when for a, when in result.all() if when is not None}
+
+
+async def team_profiles(db: AsyncSession, account_ids: Sequence[str]) -> dict[str, TeamProfile]:
+    if not account_ids:
+        return {}
+    result = await db.execute(
+        select(TeamProfile).where(TeamProfile.account_id.in_(list(account_ids)))
+    )
+    return {p.account_id: p for p in result.scalars()}
+
+
+async def get_team_profile(db: AsyncSession, account_id: str) -> TeamProfile | None:
+    return await db.get(TeamProfile, account_id)
+
+
+def add_team_profile(db: AsyncSession, profile: TeamProfile) -> None:
+    db.add(profile)
+
+
+def add_team_invitation(db: AsyncSession, row: TeamInvitation) -> None:
+    db.add(row)
+
+
+async def invited_languages(db: AsyncSession, account_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Languages chosen on the Team screen when these accounts were invited."""
+    if not account_ids:
+        return {}
+    result = await db.execute(
+        select(Invitation.account_id, TeamInvitation.languages)
+        .join(TeamInvitation, TeamInvitation.invitation_id == Invitation.id)
+        .where(Invitation.account_id.in_(list(account_ids)))
+    )
+    return {str(a): list(langs or []) for a, langs in result.all() if a is not None}
+
+
+async def open_invitations_of_site(
+    db: AsyncSession, site_id: str, now: datetime
+) -> list[tuple[Invitation, list[str]]]:
+    """Invitations of a site that are neither used up nor expired, with their languages."""
+    result = await db.execute(
+        select(Invitation, TeamInvitation.languages)
+        .outerjoin(TeamInvitation, TeamInvitation.invitation_id == Invitation.id)
+        .where(
+            Invitation.site_id == site_id, Invitation.completed_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .order_by(Invitation.created_at)
+    )
+    return [(inv, list(langs or [])) for inv, langs in result.all()]
+
+
+async def get_invitation(db: AsyncSession, invitation_id: str) -> Invitation | None:
+    return await db.get(Invitation, invitation_id)
+
+
+async def get_rotation(db: AsyncSession, site_id: str) -> SiteKeyRotation | None:
+    return await db.get(SiteKeyRotation, site_id)
+
+
+def add_rotation(db: AsyncSession, row: SiteKeyRotation) -> None:
+    db.add(row)
+
+
+async def conversations_of_counsellor_at_site(
+    db: AsyncSession, account_id: str, site_id: str
+) -> list[Conversation]:
+    """Conversations of a site whose current counsellor is `account_id` (any status)."""
+    result = await db.execute(
+        select(Conversation).where(
+            Conversation.site_id == site_id, Conversation.counsellor_id == account_id
+        )
+    )
+    return list(result.scalars())
+
+
+async def memberships_in_site_conversations(
+    db: AsyncSession, account_id: str, site_id: str
+) -> list[tuple[ConversationMember, Conversation]]:
+    result = await db.execute(
+        select(ConversationMember, Conversation)
+        .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+        .where(ConversationMember.account_id == account_id, Conversation.site_id == site_id)
+    )
+    return [(m, c) for m, c in result.all()]
+
+
+async def sites_with_rotation_due(db: AsyncSession) -> set[str]:
+    """Sites where somebody left and no site key version newer than theirs exists yet."""
+    newest = (
+        select(SiteKey.site_id, func.max(SiteKey.version).label("newest"))
+        .group_by(SiteKey.site_id)
+        .subquery()
+    )
+    result = await db.execute(
+        select(SiteKeyRotation.site_id)
+        .outerjoin(newest, newest.c.site_id == SiteKeyRotation.site_id)
+        .where(func.coalesce(newest.c.newest, 0) <= SiteKeyRotation.stale_version)
+    )
+    return {str(site_id) for site_id in result.scalars()}
+
+
+async def get_account_by_nickname(db: AsyncSession, nickname: str) -> Account | None:
+    """By the stored nickname as written (demo data and staff lookups; logins go by key)."""
+    result = await db.execute(select(Account).where(Account.nickname == nickname))
+    return result.scalar_one_or_none()
+
+
+async def all_sites_by_name(db: AsyncSession) -> list[Site]:
+    return list((await db.execute(select(Site).order_by(Site.name, Site.slug))).scalars())
+
+
+async def find_counsellors(db: AsyncSession, needle: str, limit: int) -> list[Account]:
+    """Counsellor and site-lead accounts whose display name or nickname contains `needle`
+    (lower case; empty: all), by display name."""
+    statement = select(Account).where(Account.role.in_(COUNSELLOR_ROLES))
+    if needle:
+        statement = statement.where(
+            func.lower(Account.display_name).contains(needle, autoescape=True)
+            | func.lower(Account.nickname).contains(needle, autoescape=True)
+        )
+    rows = await db.execute(statement.order_by(Account.display_name, Account.id).limit(limit))
+    return list(rows.scalars())
+
+
+async def memberships_of_accounts(
+    db: AsyncSession, account_ids: Sequence[str]
+) -> list[tuple[str, bool, str, str]]:
+    """(account id, is lead, site id, site name) for each membership of the accounts."""
+    if not account_ids:
+        return []
+    rows = await db.execute(
+        select(SiteMembership.account_id, SiteMembership.is_lead, Site.id, Site.name)
+        .join(Site, Site.id == SiteMembership.site_id)
+        .where(SiteMembership.account_id.in_(account_ids))
+        .order_by(Site.name, Site.id)
+    )
+    return [(a, bool(lead), site_id, name) for a, lead, site_id, name in rows]

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import and_, case, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +38,9 @@ from server.storage.models import (
     Site,
     SiteMembership,
 )
+from server.storage.models.base import UTCDateTime
 from server.storage.models.conversations import (
+    MEMBER_COUNSELLOR,
     RECIPIENT_ACCOUNT,
     RECIPIENT_SITE,
     STATUS_ACTIVE,
@@ -108,24 +122,100 @@ async def lock_conversations(db: AsyncSession, ids: list[str]) -> None:
         )
 
 
-async def reserve_seqs_many(
-    db: AsyncSession, counts: dict[str, int], now: datetime
-) -> dict[str, int]:
-    """`reserve_seqs` for several conversations in ONE statement (the writer's batches):
-    conversation id → its new last_seq. Call `lock_conversations` first (lock order)."""
-    if not counts:
+async def lock_and_load_conversations(
+    db: AsyncSession, ids: Iterable[str]
+) -> dict[str, Conversation]:
+    """The message writer's first statement: load the batch's conversations and, on
+    PostgreSQL, row-lock them in id order (`SELECT … ORDER BY id FOR UPDATE`), so that writers
+    of several processes lock in the same order and never deadlock, and every check after it
+    sees the committed state (status, `last_seq`) that nobody can change until the commit.
+    SQLite: `begin_write` already took the database's write lock."""
+    wanted = sorted(set(ids))
+    if not wanted:
         return {}
-    result = await db.execute(
-        update(Conversation)
-        .execution_options(**NO_SYNC)
-        .where(Conversation.id.in_(list(counts)))
-        .values(
-            last_seq=Conversation.last_seq + case(counts, value=Conversation.id, else_=0),
-            last_activity_at=now,
-        )
-        .returning(Conversation.id, Conversation.last_seq)
+    query = select(Conversation).where(Conversation.id.in_(wanted))
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.order_by(Conversation.id).with_for_update()
+    rows = await db.execute(query)
+    return {c.id: c for c in rows.scalars()}
+
+
+#: Constant statements for the writer's batches: the same SQL text whatever the batch size, so
+#: SQLAlchemy's compiled cache and asyncpg's prepared statements are hit every time. The
+#: earlier `CASE id WHEN … END` form built a new N-branch statement per batch and made
+#: PostgreSQL compare N branches for each of N rows (bench/README.md, "Where the time goes").
+_PG_SET_LAST_SEQS = text(
+    "UPDATE conversations SET last_seq = v.n, last_activity_at = :now "
+    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:ns AS INTEGER[])) AS v(id, n) "
+    "WHERE conversations.id = v.id"
+).bindparams(
+    bindparam("ids", type_=postgresql.ARRAY(String)),
+    bindparam("ns", type_=postgresql.ARRAY(Integer)),
+    bindparam("now", type_=UTCDateTime()),
+)
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_MEMBERS = cast(Table, ConversationMember.__table__)
+_SET_LAST_SEQ = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("c"))
+    .values(last_seq=bindparam("n"), last_activity_at=bindparam("t"))
+)
+_PG_ADVANCE_READS = text(
+    "UPDATE conversation_members SET last_read_seq = v.s "
+    "FROM unnest(CAST(:cs AS VARCHAR[]), CAST(:accs AS VARCHAR[]), CAST(:ss AS INTEGER[])) "
+    "AS v(c, a, s) "
+    "WHERE conversation_members.conversation_id = v.c "
+    "AND conversation_members.account_id = v.a AND conversation_members.last_read_seq < v.s"
+).bindparams(
+    bindparam("cs", type_=postgresql.ARRAY(String)),
+    bindparam("accs", type_=postgresql.ARRAY(String)),
+    bindparam("ss", type_=postgresql.ARRAY(Integer)),
+)
+_ADVANCE_READ = (
+    update(_MEMBERS)
+    .where(and_(
+        _MEMBERS.c.conversation_id == bindparam("c"),
+        _MEMBERS.c.account_id == bindparam("a"),
+        _MEMBERS.c.last_read_seq < bindparam("s"),
+    ))
+    .values(last_read_seq=bindparam("s"))
+)
+
+
+async def set_last_seqs(db: AsyncSession, last: dict[str, int], now: datetime) -> None:
+    """Store the writer's new `last_seq` (and activity time) of each conversation of a batch.
+
+    The caller locked the rows (`lock_and_load_conversations`) and computed the numbers from
+    the locked `last_seq` in the same transaction, so they are gap-free across processes and
+    roll back with the transaction. PostgreSQL: ONE `UPDATE … FROM unnest(ids, numbers)`;
+    SQLite: one executemany of a constant UPDATE (in-process, no round trips)."""
+    if not last:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(_PG_SET_LAST_SEQS, {"ids": list(last), "ns": list(last.values()),
+                                             "now": now})
+        return
+    connection = await db.connection()
+    await connection.execute(
+        _SET_LAST_SEQ, [{"c": conv, "n": n, "t": now} for conv, n in last.items()]
     )
-    return {conv: int(last) for conv, last in result.all()}
+
+
+async def advance_reads(db: AsyncSession, marks: dict[tuple[str, str], int]) -> None:
+    """`advance_read` for many (conversation, account) pairs (never moves a marker back):
+    PostgreSQL ONE `UPDATE … FROM unnest(…)`, SQLite one executemany."""
+    if not marks:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(_PG_ADVANCE_READS, {
+            "cs": [c for c, _a in marks], "accs": [a for _c, a in marks],
+            "ss": list(marks.values()),
+        })
+        return
+    connection = await db.connection()
+    await connection.execute(
+        _ADVANCE_READ, [{"c": c, "a": a, "s": s} for (c, a), s in marks.items()]
+    )
 
 
 async def claim(db: AsyncSession, conversation_id: str, counsellor_id: str, now: datetime) -> bool:
@@ -326,18 +416,33 @@ async def get_member(
     return await db.get(ConversationMember, (conversation_id, account_id))
 
 
+class MemberAccess(NamedTuple):
+    """What the message writer checks of a sender's member row (plain columns, no ORM object)."""
+
+    role: str
+    from_epoch: int
+    until_epoch: int | None
+    active: bool
+    works_in_site: bool  # the account works in the conversation's current site
+
+
 async def members_with_site_access(
     db: AsyncSession, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[ConversationMember, bool]]:
-    """For (conversation_id, account_id) pairs: the member row and whether the account works in
-    the conversation's current site. One query for a whole writer batch."""
+) -> dict[tuple[str, str], MemberAccess]:
+    """For (conversation_id, account_id) pairs: the member row's access facts and whether the
+    account works in the conversation's current site. One query for a whole writer batch."""
     wanted = set(pairs)
     if not wanted:
         return {}
-    conv_ids = {c for c, _ in wanted}
-    account_ids = {a for _, a in wanted}
+    conv_ids = sorted({c for c, _ in wanted})
+    account_ids = sorted({a for _, a in wanted})
     rows = await db.execute(
-        select(ConversationMember, SiteMembership.account_id)
+        select(
+            ConversationMember.conversation_id, ConversationMember.account_id,
+            ConversationMember.role, ConversationMember.from_epoch,
+            ConversationMember.until_epoch, ConversationMember.active,
+            SiteMembership.account_id,
+        )
         .join(Conversation, Conversation.id == ConversationMember.conversation_id)
         .outerjoin(
             SiteMembership,
@@ -351,11 +456,12 @@ async def members_with_site_access(
             ConversationMember.account_id.in_(account_ids),
         )
     )
-    found: dict[tuple[str, str], tuple[ConversationMember, bool]] = {}
-    for member, site_member in rows.all():
-        key = (member.conversation_id, member.account_id)
+    found: dict[tuple[str, str], MemberAccess] = {}
+    for conv, account, role, from_epoch, until_epoch, active, site_member in rows.all():
+        key = (conv, account)
         if key in wanted:
-            found[key] = (member, site_member is not None)
+            found[key] = MemberAccess(role, int(from_epoch), until_epoch, bool(active),
+                                      site_member is not None)
     return found
 
 
@@ -374,31 +480,6 @@ async def advance_read(
         .values(last_read_seq=seq)
     )
     return _rowcount(result) == 1
-
-
-async def advance_read_many(db: AsyncSession, marks: dict[tuple[str, str], int]) -> None:
-    """`advance_read` for several (conversation, account) pairs in ONE statement."""
-    if not marks:
-        return
-    target = case(
-        *[
-            (and_(ConversationMember.conversation_id == conv,
-                  ConversationMember.account_id == account), seq)
-            for (conv, account), seq in marks.items()
-        ],
-        else_=ConversationMember.last_read_seq,
-    )
-    await db.execute(
-        update(ConversationMember)
-        .execution_options(**NO_SYNC)
-        .where(
-            tuple_(ConversationMember.conversation_id, ConversationMember.account_id).in_(
-                list(marks)
-            ),
-            ConversationMember.last_read_seq < target,
-        )
-        .values(last_read_seq=target)
-    )
 
 
 async def read_markers(
@@ -592,3 +673,40 @@ async def canned_for(
 
 async def delete_canned(db: AsyncSession, canned_id: str) -> None:
     await db.execute(delete(CannedResponse).where(CannedResponse.id == canned_id))
+
+
+async def counsellor_left_holding_epoch(
+    db: AsyncSession, conversation_id: str, site_id: str, epoch: int
+) -> bool:
+    """Did a counsellor member who no longer works in `site_id` hold `epoch` of the
+    conversation (their member row covers it, their site membership is gone)?"""
+    gone = await db.execute(
+        select(ConversationMember.account_id)
+        .outerjoin(SiteMembership, (SiteMembership.account_id == ConversationMember.account_id)
+                   & (SiteMembership.site_id == site_id))
+        .where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.role == MEMBER_COUNSELLOR,
+            SiteMembership.account_id.is_(None),
+            (ConversationMember.until_epoch.is_(None))
+            | (ConversationMember.until_epoch >= epoch),
+            ConversationMember.from_epoch <= epoch,
+        )
+        .limit(1)
+    )
+    return gone.first() is not None
+
+
+async def site_share_versions(
+    db: AsyncSession, conversation_id: str, epoch: int, site_id: str
+) -> list[int | None]:
+    """The site key versions the site's shares of one epoch are sealed to."""
+    rows = await db.execute(
+        select(ConversationKey.site_key_version).where(
+            ConversationKey.conversation_id == conversation_id,
+            ConversationKey.epoch == epoch,
+            ConversationKey.recipient_kind == RECIPIENT_SITE,
+            ConversationKey.recipient_id == site_id,
+        )
+    )
+    return list(rows.scalars().all())

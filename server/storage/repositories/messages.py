@@ -7,18 +7,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Integer, String, Table, bindparam, insert, select, text, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.storage.models import Message
+from server.storage.models.base import UTCDateTime
+
+_MESSAGES = cast(Table, Message.__table__)
 
 
 async def insert_messages(db: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany INSERT for a whole batch (no ORM identity map work per row)."""
+    """One executemany INSERT for a whole batch: a Core insert into the table, so neither the
+    ORM's identity map nor its bulk-insert bookkeeping runs per row (same stored values)."""
     if rows:
-        await db.execute(insert(Message), list(rows))
+        await db.execute(insert(_MESSAGES), list(rows))
+
+
+#: PostgreSQL: one constant statement whatever the batch size (prepared once by asyncpg).
+_PG_EXISTING_MIDS = (
+    text(
+        "SELECT m.conversation_id, m.mid, m.seq, m.sender_id, m.created_at FROM messages AS m "
+        "JOIN unnest(CAST(:cs AS VARCHAR[]), CAST(:ms AS VARCHAR[])) AS v(c, mid) "
+        "ON m.conversation_id = v.c AND m.mid = v.mid"
+    )
+    .bindparams(
+        bindparam("cs", type_=postgresql.ARRAY(String)),
+        bindparam("ms", type_=postgresql.ARRAY(String)),
+    )
+    .columns(conversation_id=String, mid=String, seq=Integer, sender_id=String,
+             created_at=UTCDateTime())
+)
 
 
 async def existing_mids(
@@ -29,6 +50,13 @@ async def existing_mids(
     if not wanted:
         return {}
     found: dict[tuple[str, str], tuple[int, str | None, datetime]] = {}
+    if db.get_bind().dialect.name == "postgresql":
+        rows = await db.execute(
+            _PG_EXISTING_MIDS, {"cs": [c for c, _m in wanted], "ms": [m for _c, m in wanted]}
+        )
+        for conv, mid, seq, sender, created in rows.all():
+            found[(conv, mid)] = (int(seq), sender, created)
+        return found
     # Chunked: keeps the statement (and SQLite's variable count) bounded for big batches.
     for start in range(0, len(wanted), 400):
         chunk = wanted[start : start + 400]

@@ -19,6 +19,7 @@ from server.services.errors import ServiceError, unauthorized
 from server.services.sessions import IssuedSession, resolve_session
 from server.services.site_keys import SiteKeys
 from server.storage.models.accounts import SCOPE_FULL
+from server.transport.http.client_address import client_address
 
 SESSION_COOKIE = "jmdchat_session"
 
@@ -34,10 +35,12 @@ def source_of(request: web.Request) -> str:
     """The client's address for the in-memory per-source limit. Used only as a key of a keyed
     hash in memory (server/services/rate_limit.py); never logged, never stored.
 
-    Behind a reverse proxy this is the proxy's address unless aiohttp is told to trust
-    forwarded headers; the per-nickname limit (in the database) works regardless.
+    Behind a reverse proxy listed in `[server] trusted_proxies` this is the address the proxy
+    forwarded (`X-Forwarded-For`, rightmost untrusted hop: server/transport/http/
+    client_address.py); otherwise the direct peer. The per-nickname limit (in the database)
+    works regardless.
     """
-    return request.remote or "unknown"
+    return client_address(request)
 
 
 def accounts_service(request: web.Request) -> Accounts:

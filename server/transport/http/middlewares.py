@@ -6,11 +6,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 from server.i18n import LOCALE_COOKIE, get_translator, negotiate_locale
 from server.keys import CONFIG, LOCALE, METRICS
-from server.services.errors import ServiceError
+from server.services.errors import ServiceError, unavailable
+from server.storage.db import is_unavailable, log_unavailable
+from server.transport.http.auth import require_json
 
 log = logging.getLogger("jmdchat.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,14 +45,18 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 def error_response(request: web.Request, error: ServiceError) -> web.Response:
     translator = get_translator(request.get(LOCALE, "de"))
-    return web.json_response(
-        {
-            "ok": False,
-            "code": error.code,
-            "message": translator.gettext(error.message, **error.params),
-        },
-        status=error.status,
-    )
+    body: dict[str, object] = {
+        "ok": False,
+        "code": error.code,
+        "message": translator.gettext(error.message, **error.params),
+    }
+    retry_after = getattr(error, "retry_after", None)  # rate limits (services/rate_limit.py)
+    if isinstance(retry_after, int):
+        body["retry_after"] = retry_after
+    response = web.json_response(body, status=error.status)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @web.middleware
@@ -103,16 +109,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     )
     status = 500
     try:
+        if request.method in UNSAFE_METHODS and request.path.startswith("/api/"):
+            # CSRF, centrally: every state-changing API request is a JSON request, with or
+            # without a body. A cross-site form or no-cors fetch cannot send this content type
+            # without a CORS preflight, which we never allow; no route can forget the check.
+            require_json(request)
         response = await handler(request)
         status = response.status
         return response
     except ServiceError as exc:
         status = exc.status
+        request.app[METRICS].error_response("http", exc.code)
         return error_response(request, exc)
     except web.HTTPException as exc:
         status = exc.status
         raise
-    except Exception:
+    except ClientConnectionResetError:
+        # The client went away mid-answer (a closed tab, a dropped websocket): nothing to
+        # answer and nothing wrong on our side; aiohttp ignores it quietly.
+        status = 499
+        raise
+    except Exception as exc:
+        if is_unavailable(exc):  # database down or restarting: 503, no traceback
+            status = 503
+            log_unavailable(f"http:{route}", exc)  # rate limited: an outage is one line
+            return error_response(request, unavailable())
         request.app[METRICS].errors.labels(where="http").inc()
         log.exception("unhandled error", extra={"route": route, "method": request.method})
         translator = get_translator(request.get(LOCALE, "de"))

@@ -18,10 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from server.i18n import lazy_gettext as _
-from server.keys import CLOCK, EMITTER, MESSAGE_WRITER, SESSIONS
+from server.keys import ABUSE, CLOCK, EMITTER, MESSAGE_WRITER, SESSIONS
 from server.services import conversations as service
+from server.services import moderation
 from server.services.access import AccountContext, access_conversation_for
-from server.services.errors import ServiceError, not_found
+from server.services.errors import NotFound, ServiceError, not_found
 from server.services.events import Notice, conversation_room
 from server.transport.socket.emitter import Emitter, Outgoing
 from server.transport.socket.events import (
@@ -129,15 +130,21 @@ class ConversationHandlers(ConversationAreaBase):
         if envelope.conv != payload.conversation_id or envelope.sender != account.account_id:
             # Shape is fine, but it is not this account's message for this conversation.
             raise ServiceError("invalid", _("The field {field} is not valid."), field="envelope")
+        # Abuse limits per account and per connection (services/rate_limit.py): nothing stored.
+        app[ABUSE].message(account.account_id, sid, app[CLOCK].now())
         session = await self.get_session(sid)
         if payload.conversation_id not in session.get("writable", ()):
             async with app[SESSIONS].begin() as db:
                 await access_conversation_for(db, account, payload.conversation_id,
                                               for_write=True)
             await self.remember_writable(sid, payload.conversation_id)
-        result = await app[MESSAGE_WRITER].submit(
-            payload.conversation_id, account.account_id, envelope.to_json(), skip_sid=sid
-        )
+        try:
+            result = await app[MESSAGE_WRITER].submit(
+                payload.conversation_id, account.account_id, envelope.to_json(), skip_sid=sid
+            )
+        except NotFound:  # blocked young person: the neutral `conversation_ended` instead
+            await moderation.explain_refused_send(app[SESSIONS], account, payload.conversation_id)
+            raise
         return ok(seq=result.seq, created_at=result.created_at.isoformat())
 
     async def on_message_history(self, sid: str, payload: MessageHistory) -> dict[str, Any]:

@@ -116,9 +116,19 @@ class QueueList(Payload):
     topic: TopicKey | None = None
 
 
+class ClaimEpochKeyIn(Payload):
+    """A share of the epoch a claim starts (issue #3, server/services/key_freshness.py)."""
+
+    recipient: Literal["self", "young_person", "site"]
+    site_key_version: Version | None = None
+    sealed: KeyShareIn
+
+
 class ConversationClaim(Payload):
     conversation_id: Id
     sealed_for_me: KeyShareIn | None = None
+    # Issue #3: epoch n+1, when the server answered `rekey_required` (key_freshness.py).
+    new_epoch: Annotated[list[ClaimEpochKeyIn], Field(min_length=1, max_length=3)] | None = None
 
 
 class ConversationList(Payload):

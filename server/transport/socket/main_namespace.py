@@ -35,13 +35,18 @@ from server.transport.http.auth import SESSION_COOKIE
 from server.transport.socket.conversations import ConversationHandlers
 from server.transport.socket.emitter import Emitter, Outgoing
 from server.transport.socket.events import Empty, ServerEvent, ServerInfo
+from server.transport.socket.handover import HandoverHandlers
+from server.transport.socket.moderation import ModerationHandlers
 from server.transport.socket.namespace import LIFECYCLE, ValidatedNamespace
 from server.transport.socket.queue import QueueHandlers
+from server.transport.socket.rounds import RoundHandlers
 from server.transport.socket.safeguarding import SafeguardingHandlers
 
 log = logging.getLogger("jmdchat.socket")
 # Disconnects of expired sessions in flight (keep a reference, or the loop may drop the task).
 _ending: set[asyncio.Task[None]] = set()
+#: How long a refused connection's engine.io transport stays open after the CONNECT_ERROR.
+REFUSED_CLOSE_DELAY_S = 1.0
 
 
 def _cookies(header: str) -> dict[str, str]:
@@ -67,26 +72,29 @@ class SessionEnded(ServerEvent):
     event: Literal["session.ended"] = "session.ended"
 
 
-async def close_sessions(
-    emitter: Emitter, sio: socketio.AsyncServer, session_ids: list[str], namespace: str = "/"
-) -> None:
-    """Disconnect the connections of ended sessions (call after the commit).
+async def close_sessions(emitter: Emitter, session_ids: list[str]) -> None:
+    """Disconnect the connections of ended sessions on every server process (call after the
+    commit).
 
-    Connections of this process are closed directly; other processes (Redis manager) deliver
-    `session.ended` to the session's room, on which the client disconnects (a reconnect is then
-    refused).
+    `session.ended` first (so an honest client knows why, and does not reconnect), then the
+    server itself disconnects every connection in the sessions' rooms, on this process and,
+    through Redis, on the others (`Emitter.disconnect_rooms`): a modified client that ignores
+    `session.ended` loses its connection, and with it every room (conversations, queues,
+    rounds), all the same. A reconnect is refused (the session no longer exists). Only the
+    ended sessions' connections go: the account's other devices stay connected.
     """
+    if not session_ids:
+        return
     await emitter.send(
         [Outgoing(session_room(sid), SessionEnded(), "session.ended") for sid in session_ids]
     )
-    for session_id in session_ids:
-        room = session_room(session_id)
-        for participant in list(sio.manager.get_participants(namespace, room)):
-            sid = participant[0] if isinstance(participant, tuple) else participant
-            await sio.disconnect(sid, namespace=namespace)
+    await emitter.disconnect_rooms([session_room(sid) for sid in session_ids])
 
 
-class MainNamespace(ConversationHandlers, QueueHandlers, SafeguardingHandlers, ValidatedNamespace):
+class MainNamespace(
+    ConversationHandlers, QueueHandlers, SafeguardingHandlers, HandoverHandlers,
+    RoundHandlers, ModerationHandlers, ValidatedNamespace,
+):
     locales: tuple[str, ...] = ("de",)
     default_locale = "de"
 
@@ -94,13 +102,17 @@ class MainNamespace(ConversationHandlers, QueueHandlers, SafeguardingHandlers, V
         cookies = _cookies(environ.get("HTTP_COOKIE", ""))
         request = environ.get("aiohttp.request")
         app = request.app if isinstance(request, web.Request) else None
+        # socket.io's own exception, not the builtin ConnectionRefusedError: the builtin one is
+        # an OSError that `is_unavailable` (rightly, for database connections) takes for an
+        # outage, so a missing session was refused as `unavailable` and browsers retried it
+        # for ever (tests/transport/test_socket_auth.py asserts `unauthorized`).
         if app is None:
-            raise ConnectionRefusedError("unauthorized")
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         context = await resolve_session(
             app[SESSIONS], cookies.get(SESSION_COOKIE), app[CLOCK].now()
         )
         if context is None:
-            raise ConnectionRefusedError("unauthorized")
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         # An explicit language choice (cookie) wins over the account's registration locale.
         cookie_locale = cookies.get(LOCALE_COOKIE)
         preferred = cookie_locale if cookie_locale in self.locales else context.locale
@@ -148,7 +160,37 @@ class MainNamespace(ConversationHandlers, QueueHandlers, SafeguardingHandlers, V
             self.metrics.socket_events.labels(event="expired", ok="false").inc()
             self._end_expired(args[0])
             return await self._fail(args[0], "unauthorized", _("Please log in first."))
-        return await super().trigger_event(event, *args)
+        if event != "connect" or not args:
+            return await super().trigger_event(event, *args)
+        try:
+            return await super().trigger_event(event, *args)
+        except socketio.exceptions.ConnectionRefusedError:
+            self._close_refused(args[0])
+            raise
+
+    def _close_refused(self, sid: str) -> None:
+        """After a refused CONNECT (`unauthorized`, `unavailable`) also close the engine.io
+        connection underneath (docs/security.md, open item 6): otherwise it stays open as long
+        as the client answers pings, without any session. The close waits a moment so the
+        CONNECT_ERROR packet reaches the client first (engine.io flushes queued packets before
+        its CLOSE); the browser client gives up on `unauthorized` and retries `unavailable`
+        itself with a new connection (client/src/net/socket.js)."""
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        if eio_sid is None:
+            return
+
+        async def close() -> None:
+            await asyncio.sleep(REFUSED_CLOSE_DELAY_S)
+            transport = self.server.eio.sockets.get(eio_sid)
+            await self.server.eio.disconnect(eio_sid)
+            if transport is not None:
+                # engine.io sends its CLOSE packet but leaves the websocket to the client (or
+                # to the ping timeout); wake its writer so the server closes the websocket now.
+                await transport.queue.put(None)
+
+        task = asyncio.get_running_loop().create_task(close())
+        _ending.add(task)
+        task.add_done_callback(_ending.discard)
 
     async def on_authenticated(self, sid: str, context: AccountContext) -> None:
         """Rooms of an authenticated connection; later areas extend this."""

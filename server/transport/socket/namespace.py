@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from server.i18n import get_translator
 from server.i18n import lazy_gettext as _
 from server.metrics import Metrics
-from server.services.errors import ServiceError
+from server.services.errors import ServiceError, unavailable
+from server.storage.db import is_unavailable, log_unavailable
 from server.transport.http.validation import nul_field
 from server.transport.socket.events import error
 
@@ -94,13 +95,30 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return len(args) < 2 or environ is None or args[1] is not environ
         return bool(self.server.manager.is_connected(sid, self.namespace))
 
+    async def refuse_event(self, sid: str) -> dict[str, Any] | None:
+        """Per-connection event budget (overridden by the moderation mixin): an ack that
+        refuses the event, or None. Never disconnects."""
+        return None
+
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in LIFECYCLE:
             if self._sent_by_client(event, args):
                 self.metrics.socket_events.labels(event="unknown", ok="false").inc()
                 return await self._fail(args[0], "unknown_event", _("This action is not known."))
-            return await super().trigger_event(event, *args)
+            try:
+                return await super().trigger_event(event, *args)
+            except Exception as exc:
+                if event != "connect" or not is_unavailable(exc):
+                    raise
+                # The database is down while a client connects: refuse with a code the
+                # client shows (it reconnects on its own), not a traceback.
+                log_unavailable(f"socket:{event}", exc)  # rate limited
+                raise socketio.exceptions.ConnectionRefusedError("unavailable") from None
         sid = args[0]
+        refused = await self.refuse_event(sid)
+        if refused is not None:
+            self.metrics.socket_events.labels(event="rate_limited", ok="false").inc()
+            return refused
         name = handler_name(event)
         handler = getattr(self, name, None) if name is not None else None
         if handler is None or not _is_event_handler(handler):
@@ -126,17 +144,32 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except ValidationError as exc:
             field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "payload"
             self.metrics.socket_events.labels(event=event, ok="false").inc()
+            self.metrics.socket_answer(event, "invalid")
             return await self._fail(
                 sid, "invalid", _("The field {field} is not valid."), field=field
             )
         except ServiceError as exc:
             self.metrics.socket_events.labels(event=event, ok="false").inc()
-            return await self._fail(sid, exc.code, exc.message, **exc.params)
-        except Exception:
+            self.metrics.socket_answer(event, exc.code)
+            answer = await self._fail(sid, exc.code, exc.message, **exc.params)
+            retry_after = getattr(exc, "retry_after", None)  # rate limits: seconds
+            if isinstance(retry_after, int):
+                answer["retry_after"] = retry_after
+            return answer
+        except Exception as exc:
+            if is_unavailable(exc):  # database down or restarting: transient, no traceback
+                self.metrics.socket_events.labels(event=event, ok="false").inc()
+                log_unavailable(f"socket:{event}", exc)  # rate limited
+                problem = unavailable(message_kept=event == "message.send")
+                self.metrics.socket_answer(event, problem.code)
+                return await self._fail(sid, problem.code, problem.message)
             self.metrics.errors.labels(where="socket").inc()
+            self.metrics.socket_answer(event, "internal")
             log.exception("unhandled socket error", extra={"socket_event": event})
             return await self._fail(
                 sid, "internal", _("Something went wrong on our side. Please try again.")
             )
         self.metrics.socket_events.labels(event=event, ok="true").inc()
+        failed = isinstance(result, dict) and result.get("ok") is False
+        self.metrics.socket_answer(event, str(result.get("code")) if failed else None)
         return result

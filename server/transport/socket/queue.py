@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from server.keys import CLOCK, CONFIG, SESSIONS, SITE_DIRECTORY
-from server.services import enquiries
+from server.services import enquiries, key_freshness
 from server.services import queue as service
 from server.services.access import AccountContext
 from server.services.events import conversation_room, queue_room
@@ -78,6 +78,10 @@ class QueueHandlers(ConversationAreaBase):
             app[SESSIONS], app[CLOCK], account, payload.conversation_id,
             limit=app[CONFIG].limits.max_open_conversations_per_counsellor,
             sealed_for_me=payload.sealed_for_me,
+            new_epoch=None if payload.new_epoch is None else [
+                key_freshness.NewEpochShare(k.recipient, k.site_key_version, k.sealed)
+                for k in payload.new_epoch
+            ],
         )
         # The claimer is live in the conversation at once.
         await self.enter_room(sid, conversation_room(payload.conversation_id))

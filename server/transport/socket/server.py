@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 import socketio
 from aiohttp import hdrs, web
@@ -17,6 +19,9 @@ from multidict import CIMultiDict
 
 from server.config import AppConfig
 from server.transport.http.middlewares import Handler
+from server.transport.socket import engineio_guard
+from server.transport.socket.events_sync import SYNC_HINT, SyncHint
+from server.transport.socket.rooms import CrossProcessRooms
 
 log = logging.getLogger("jmdchat.socket")
 
@@ -26,11 +31,80 @@ SOCKET_PATH = "/socket.io/"
 CLOSE_TIMEOUT = 1.0
 
 
+#: Longest pause between attempts to subscribe again after Redis went away.
+REDIS_RETRY_MAX_SECONDS = 2.0
+#: Connecting to Redis (publishing an event, subscribing) gives up after this long instead
+#: of waiting for the operating system's TCP timeout: the Emitter's queue (which the message
+#: writer feeds) must not stall on a Redis host that does not answer. No read timeout: the
+#: subscription is idle most of the time and must not be torn down for that.
+REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_keepalive": True}
+
+
+class RedisManager(CrossProcessRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
+    """`AsyncRedisManager` that subscribes again quickly after a Redis restart (and, from
+    `CrossProcessRooms`, takes connections out of a room on every process).
+
+    While Redis is down, publishing fails (python-socketio logs "Cannot publish to redis",
+    the local clients still get their events; the message itself is stored and acked, the
+    database is the source of truth) and the listener retries. The library doubles its pause
+    after every failed attempt up to 60 s, so after an outage of a minute a process could
+    stay deaf to the others for another minute while publishing already works again. Here
+    the pause stays at most `REDIS_RETRY_MAX_SECONDS`; the loop is the library's otherwise
+    (python-socketio 5.x `_redis_listen_with_retries`).
+
+    Events published while a process was not subscribed never reach its clients. So once the
+    subscription is restored, the process sends `sync.hint {reason: "reconnected"}` to each
+    of its own connections (locally, not through Redis); clients catch up as after a
+    reconnect (`conversation.join {after_seq}`, the queue listed again). Anything published
+    after the subscribe arrives live, anything before it is committed and found by the join,
+    so nothing falls between the two.
+    """
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        retry_sleep = 0.5
+        failed = False
+        while True:
+            try:
+                # As in the library: (re)subscribe on every pass; `listen()` only ends by
+                # raising when the connection breaks.
+                self._redis_connect()
+                await self.pubsub.subscribe(self.channel)
+                if failed:
+                    log.info("redis subscription restored")
+                    failed = False
+                    # In its own task: the listener must read the channel meanwhile.
+                    self._hint_task = self.server.start_background_task(
+                        self.hint_local_clients)
+                retry_sleep = 0.5
+                async for message in self.pubsub.listen():
+                    yield message
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any Redis failure: try again shortly
+                log.warning("redis unavailable, subscribing again",
+                            extra={"error": type(exc).__name__, "retry_in": retry_sleep})
+                failed = True
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, REDIS_RETRY_MAX_SECONDS)
+
+
+    async def hint_local_clients(self) -> int:
+        """`sync.hint {reason: "reconnected"}` to every connection of this process (only
+        here: `ignore_queue` skips the publish). Returns the number of namespaces hinted."""
+        hint = SyncHint(reason="reconnected").model_dump(mode="json")
+        namespaces = list(self.get_namespaces())
+        for namespace in namespaces:
+            await self.emit(SYNC_HINT, hint, namespace=namespace, ignore_queue=True)
+        log.info("sync hint sent to local clients", extra={"namespaces": len(namespaces)})
+        return len(namespaces)
+
+
 def create_sio(config: AppConfig) -> socketio.AsyncServer:
     manager = None
     if config.redis.url:
-        manager = socketio.AsyncRedisManager(config.redis.url, channel=config.redis.channel)
-    return socketio.AsyncServer(
+        manager = RedisManager(config.redis.url, channel=config.redis.channel,
+                               redis_options=dict(REDIS_OPTIONS))
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=list({*config.server.allowed_origins, config.server.public_url}),
@@ -43,6 +117,8 @@ def create_sio(config: AppConfig) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+    engineio_guard.install(sio)
+    return sio
 
 
 @web.middleware

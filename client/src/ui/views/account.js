@@ -1,8 +1,10 @@
-// My account: nickname, role, key fingerprint, change password, log out, delete the account.
+// My account: nickname, role, key fingerprint, change password, a new recovery code, log out,
+// delete the account.
 
 import { h, clear, focusHeading } from "../dom.js";
 import { t } from "../../i18n/i18n.js";
-import { changePassword, deleteAccount, localFingerprint } from "../../account/flows.js";
+import { changePassword, deleteAccount, localFingerprint, renewRecoveryCode } from "../../account/flows.js";
+import { showRecoveryCode } from "../../account/recovery-sheet.js";
 import { currentAccount, logout } from "../../account/session.js";
 import { passwordProblems } from "../../account/rules.js";
 import { fingerprintBlock, passwordField, formStatus, setBusy, showProblems, submitButton, routeGuard } from "../../account/ui.js";
@@ -88,6 +90,47 @@ function changePasswordSection(account) {
   );
 }
 
+// A new recovery code (the old one was lost or never printed): the current password opens the
+// keys on this device, a fresh code wraps them again, the sheet is shown once.
+function recoverySection(container, ctx, account) {
+  const status = formStatus();
+  const current = passwordField({ name: "renew-password", label: t("Your password, to confirm"), autocomplete: "current-password" });
+  const form = h("form", { class: "account-form", novalidate: true, "aria-labelledby": "renew-title", "data-form": "renew-recovery" },
+    h("input", { type: "text", name: "username", autocomplete: "username", value: account.nickname, hidden: true, "aria-hidden": "true", tabindex: "-1" }),
+    current.root, status.root,
+    h("div", { class: "actions" }, submitButton(t("Make a new recovery code"))),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!showProblems(status, [[current, current.input.value ? [] : [t("Please enter your password.")]]])) return;
+    setBusy(form, true);
+    status.progress(t("Securing your account… This can take a moment on older phones."));
+    try {
+      const { recoveryCode, nickname } = await renewRecoveryCode({ currentPassword: current.input.value });
+      current.input.value = "";
+      showRecoveryCode(container, {
+        code: recoveryCode,
+        nickname,
+        replaced: true,
+        onContinue: () => { clear(container); render(container, ctx); },
+      });
+    } catch (error) {
+      setBusy(form, false);
+      const message = describeError(error);
+      if (error.code === "wrong_password" || error.code === "login_failed") {
+        current.setError(message);
+        current.input.focus();
+      }
+      status.error(message);
+    }
+  });
+  return h("section", { class: "card account-section", "aria-labelledby": "renew-title" },
+    h("h2", { id: "renew-title" }, t("Make a new recovery code")),
+    h("p", {}, t("Lost your recovery code, or never wrote it down? Make a new one. Your old code stops working at once.")),
+    form,
+  );
+}
+
 function deleteSection(container, ctx) {
   const status = formStatus();
   const password = passwordField({ name: "delete-password", label: t("Your password, to confirm"), autocomplete: "current-password" });
@@ -168,6 +211,7 @@ export async function render(container, ctx) {
     h("div", { class: "actions" }, logoutButton),
     fingerprint,
     changePasswordSection(account),
+    recoverySection(container, ctx, account),
     deleteSection(container, ctx),
   );
 }

@@ -18,6 +18,8 @@ import {
   connectionBanner, describeChatError, isCounsellor, requireAccount, unreadableText, viewScope,
 } from "../../chat/ui.js";
 import { counsellorTools } from "../../chat/tools.js";
+import { endedNotice } from "../../chat/moderation.js";
+import { handoverView, trustFormerCounsellors } from "../../chat/handover.js";
 import { statusLabel } from "../../chat/list-item.js";
 
 export const path = "/c/:id";
@@ -150,6 +152,8 @@ export async function render(container, ctx) {
     const state = conv.deliveryState(msg);
     li.dataset.seq = msg.seq ?? "";
     if (state) li.dataset.state = state; else delete li.dataset.state;
+    const held = state === "sending" && msg.held ? msg.held : null; // kept, sent again by itself
+    if (held) li.dataset.held = held.code; else delete li.dataset.held;
     const who = msg.mine ? t("You") : (nameOf(msg.senderId) || t("Counsellor"));
     const textEl = msg.error
       ? h("p", { class: "msg-text unreadable" }, unreadableText(msg.error))
@@ -162,6 +166,7 @@ export async function render(container, ctx) {
     );
     const bubble = h("div", { class: "msg-bubble", dir: msg.error ? "auto" : msg.dir }, textEl, meta);
     const parts = [bubble];
+    if (held) parts.push(h("p", { class: "msg-held", role: "status" }, held.message));
     if (state === "failed") {
       const retry = h("button", { type: "button", class: "link-button" }, t("Try again"));
       retry.addEventListener("click", () => conv.retry(msg.mid));
@@ -201,7 +206,8 @@ export async function render(container, ctx) {
       const li = elements.get(msg.key);
       if (li && msg.kind === "message" && msg.mine) {
         const state = conv.deliveryState(msg);
-        if (li.dataset.state !== state || li.dataset.seq !== String(msg.seq ?? "")) updateMessage(li, msg);
+        const held = state === "sending" && msg.held ? msg.held.code : "";
+        if (li.dataset.state !== state || li.dataset.seq !== String(msg.seq ?? "") || (li.dataset.held || "") !== held) updateMessage(li, msg);
       }
     }
   }
@@ -216,7 +222,10 @@ export async function render(container, ctx) {
       titleEl.textContent = s.counsellor ? s.counsellor.display_name : (s.site ? s.site.name : heading);
       subtitle.append([s.site ? s.site.name : "", topicName(s.topic), statusLabel(s.status)].filter(Boolean).join(" · "));
     }
-    closeButton.hidden = s.status === "closed";
+    // Colleague rule (docs/security.md): counsellors close only what they hold; site leads
+    // may close their site's conversations (the server decides; this only hides the button).
+    const mayClose = !counsellorView || account.role === "site_lead" || (s.counsellor && s.counsellor.id === account.id);
+    closeButton.hidden = s.status === "closed" || !mayClose;
     const avatar = head.querySelector(".conv-avatar");
     avatar.textContent = ([...String(titleEl.textContent || "?").trim()][0] || "?").toLocaleUpperCase();
     document.title = `${titleEl.textContent} · jmdchat`;
@@ -291,6 +300,10 @@ export async function render(container, ctx) {
 
   drawHead();
   reconcile();
+  // Ended by a block (issue #8): a notice instead of the composer (neutral for the young person).
+  scope.add(endedNotice(conv, { root, notices, counsellor: counsellorView }));
+  // Handover (issue #6): who signed the earlier messages of a conversation handed over to us.
+  if (counsellorView) await trustFormerCounsellors(conv);
   try {
     await conv.join();
     if (!scope.alive) return;
@@ -393,6 +406,8 @@ export async function render(container, ctx) {
     });
   });
 
+  // Handover (issue #6): the young person's consent card, the counsellor's "Hand over" tool.
+  scope.add(handoverView(conv, { notices, tools, counsellorView, account }));
   if (counsellorView) {
     tools.append(counsellorTools(conv, { scope, insert: (text) => {
       const start = textarea.selectionStart ?? textarea.value.length;

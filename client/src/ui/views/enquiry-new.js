@@ -6,6 +6,7 @@ import { h } from "../dom.js";
 import { t, locale } from "../../i18n/i18n.js";
 import { directionOf } from "../../i18n/bidi.js";
 import { findRoute, prepareEnquiry, sendEnquiry } from "../../chat/enquiry.js";
+import { isStaleSiteKey } from "../../chat/site-key-cache.js";
 import { loadTopics, shippedLanguages } from "../../chat/format.js";
 import { describeChatError, requireAccount, newId } from "../../chat/ui.js";
 import { formStatus, setBusy } from "../../account/ui.js";
@@ -92,7 +93,17 @@ export async function render(container, ctx) {
         preparedFor = key;
       }
       status.progress(t("Sending…"));
-      const conv = await sendEnquiry(prepared);
+      let conv;
+      try {
+        conv = await sendEnquiry(prepared);
+      } catch (error) {
+        if (!isStaleSiteKey(error)) throw error;
+        // Issue #3: the team's key changed meanwhile. Ask for the route and key again, encrypt
+        // again (a new conversation id: nothing was stored) and send once more.
+        const route = await findRoute({ location: place.value.trim(), language: language.value, topic: topic.value });
+        prepared = await prepareEnquiry({ route, topic: topic.value, language: language.value, location: place.value.trim(), text: body });
+        conv = await sendEnquiry(prepared);
+      }
       prepared = null;
       ctx.navigate(`/c/${encodeURIComponent(conv.id)}`);
     } catch (error) {

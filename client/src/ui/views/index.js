@@ -19,6 +19,19 @@ import * as account from "./account.js";
 import * as invite from "./invite.js";
 import * as siteFinder from "./site-finder.js";
 import * as help from "./help.js";
+import * as admin from "./admin.js";
+import * as rounds from "./rounds.js";
+import * as roundView from "./round.js";
+// Admin sections (issues #3, #4, #9): each module imports addSection and registers its views here.
+import * as adminTeam from "./admin-team.js"; // team management (issues #3, #9)
+import * as adminSites from "./admin-sites.js"; // site directory (issues #4, #9)
+import * as adminTopics from "./admin-topics.js"; // topics (issue #9)
+import * as adminCanned from "./admin-canned.js"; // canned responses (issue #9)
+import * as adminRetention from "./admin-retention.js"; // retention settings (issue #9)
+import * as adminAudit from "./admin-audit.js"; // audit trail (issue #9)
+import * as statistics from "./statistics.js"; // statistics without personal data (issue #9)
+import * as adminReports from "./admin-reports.js"; // reported accounts (issue #8)
+import * as adminHandovers from "../../admin/handovers.js"; // handover audit (issue #6)
 
 register(start);
 register(about);
@@ -39,4 +52,14 @@ register(myConversations);
 register(conversationView);
 register(queue);
 register(counsellorConversations);
+// Admin and site-lead area (role-gated; the server authorizes again).
+register(admin);
+register(adminTeam);
+for (const view of [adminSites, adminTopics, adminCanned, adminRetention, adminAudit]) register(view);
+// Chat rounds (issue #9): scheduled group chats.
+register(rounds);
+register(roundView);
+register(statistics);
+register(adminReports); // reported accounts (issue #8)
+register(adminHandovers); // handover audit for site leads (issue #6)
 registerNotFound(notFound);

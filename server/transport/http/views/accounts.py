@@ -17,9 +17,10 @@ from server.crypto.encoding import b64url_decode, b64url_encode
 from server.crypto.errors import InvalidInput
 from server.crypto.keys import BLOB_LEN, MAX_PBKDF2_ITERATIONS
 from server.i18n import lazy_gettext as _
-from server.keys import CONFIG, EMITTER, SIO
+from server.keys import ABUSE, CLOCK, CONFIG, EMITTER
 from server.services.accounts import NewIdentity, NewPassword
 from server.services.errors import NotFound
+from server.services.key_freshness import keys_changed
 from server.services.site_keys import SITE_KEY_BOX_LEN, org_public_key_b64
 from server.storage.models.accounts import SCOPE_TOTP_SETUP
 from server.transport.http.auth import (
@@ -33,6 +34,7 @@ from server.transport.http.auth import (
     source_of,
 )
 from server.transport.http.validation import parse_body
+from server.transport.socket.conversations import emit_notices
 from server.transport.socket.main_namespace import close_sessions
 
 routes = web.RouteTableDef()
@@ -141,6 +143,12 @@ class RecoveryFinishBody(PasswordFields):
     recovery_token: Token
 
 
+class RecoveryRenewBody(Body):
+    current_auth_key: Key32
+    recovery_blob: KeyBlob
+    recovery_auth_key: Key32
+
+
 class DeleteBody(Body):
     auth_key: Key32
 
@@ -168,7 +176,7 @@ def _code(value: str | None) -> str | None:
 
 async def _end_sockets(request: web.Request, session_ids: list[str]) -> None:
     if session_ids:
-        await close_sessions(request.app[EMITTER], request.app[SIO], session_ids)
+        await close_sessions(request.app[EMITTER], session_ids)
 
 
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
@@ -188,6 +196,8 @@ async def prelogin(request: web.Request) -> web.Response:
 @routes.post("/api/auth/register")
 async def register(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterBody)
+    # Abuse limit: registrations per source per hour ([rate_limits], 429 + Retry-After).
+    request.app[ABUSE].registration(source_of(request), request.app[CLOCK].now())
     result = await accounts_service(request).register(body.identity(), source_of(request))
     response = _json({"account": result.account}, status=201)
     set_session_cookie(response, request, result.session)
@@ -258,6 +268,18 @@ async def recovery_finish(request: web.Request) -> web.Response:
     response = _json({"account": result.account})
     set_session_cookie(response, request, result.session)
     return response
+
+
+@routes.post("/api/auth/recovery/renew")
+async def recovery_renew(request: web.Request) -> web.Response:
+    """A new recovery code for the logged-in account (session + current password)."""
+    context = await require_account(request)
+    body = await parse_body(request, RecoveryRenewBody)
+    await accounts_service(request).renew_recovery(
+        context, body.current_auth_key, body.recovery_auth_key, body.recovery_blob,
+        source_of(request),
+    )
+    return _json({})
 
 
 @routes.delete("/api/account")
@@ -339,6 +361,8 @@ async def create_site_key(request: web.Request) -> web.Response:
         context, request.match_info["site_id"], body.x25519_public, body.ed25519_public,
         body.sealed,
     )
+    # Issue #3: open browsers of the team drop their cached site keys (after the commit).
+    await emit_notices(request.app[EMITTER], [keys_changed(request.match_info["site_id"], version)])
     return _json({"version": version}, status=201)
 
 
@@ -349,6 +373,8 @@ async def seal_site_key(request: web.Request) -> web.Response:
     await site_keys_service(request).seal(
         context, request.match_info["site_id"], body.account_id, body.version, body.sealed
     )
+    await emit_notices(request.app[EMITTER], [keys_changed(request.match_info["site_id"],
+                                                           body.version)])
     return _json({})
 
 
