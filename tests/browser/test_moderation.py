@@ -133,11 +133,11 @@ def test_outbox_resends_after_a_rate_limit(browser: Any, tmp_path: Path) -> None
         young.fill("textarea[name=text]", "Hallo, eine Frage zur Schule.")
         young.click(".enquiry-form button[type=submit]")
         route_is(young, "^#/c/[0-9a-f-]{36}$")
-        # The conversation view is live (enquiry stored, its card shown) before the burst: on a
-        # loaded machine the composer can be there before its handlers are.
+        # The conversation view is live (enquiry stored, its card shown) before the burst, so the
+        # burst meets the rate limit (sending while the view loads: test_composer_early_send.py).
         young.wait_for_selector(".waiting-card:not([hidden])", timeout=SLOW_MS)
         texts = [f"Schnelle Nachricht {i}" for i in range(1, 7)]
-        for text in texts:  # as fast as one can (the waiting card may push the button away)
+        for text in texts:  # as fast as one can
             young.fill(".composer textarea", text)
             young.eval_on_selector(".composer", "(form) => form.requestSubmit()")
         for text in texts:  # 3 at once, the others after retry_after (about 4 s each)

@@ -105,6 +105,19 @@ export async function render(container, ctx) {
     h("label", { class: "visually-hidden", for: textareaId }, t("Your message")),
     textarea, sendButton);
   const tools = h("div", { class: "chat-tools" });
+  // Sent before the conversation is loaded (a fast thumb on a slow phone): kept in order and
+  // sent once it is; the text leaves the composer at once, as after every send.
+  const early = [];
+  let sendText = null;
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = textarea.value;
+    if (!text.trim()) return;
+    textarea.value = "";
+    textarea.dir = "auto";
+    if (sendText) sendText(text);
+    else early.push(text);
+  });
   const root = h("section", { class: "chat-view", dataset: { role: counsellorView ? "counsellor" : "young" } },
     head, notices, waiting, log, typingLine, composerStatus, composer,
     h("div", { class: "chat-actions" }, closeButton), tools);
@@ -118,6 +131,7 @@ export async function render(container, ctx) {
   try {
     conv = await ensureSummary(id);
   } catch (error) {
+    textarea.value = early.splice(0).join("\n"); // nothing typed is lost
     notices.append(h("p", { class: "error-box", role: "alert" }, describeChatError(error)));
     return;
   }
@@ -364,23 +378,24 @@ export async function render(container, ctx) {
       composer.requestSubmit();
     }
   });
-  composer.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const text = textarea.value;
-    if (!text.trim()) return;
+  // One after another, so messages typed quickly keep their order (encryption is async).
+  let sending = Promise.resolve();
+  const sendOne = async (text) => {
     stopTyping();
     composerStatus.textContent = "";
+    autoGrow();
     try {
-      textarea.value = "";
-      textarea.dir = "auto";
-      autoGrow();
       await conv.send(text);
     } catch (error) {
-      textarea.value = text;
+      // Not sent (no key on this device): the text comes back so nothing typed is lost.
+      textarea.value = textarea.value ? `${text}\n${textarea.value}` : text;
+      autoGrow();
       composerStatus.textContent = describeChatError(error);
     }
-    textarea.focus();
-  });
+    if (scope.alive) textarea.focus();
+  };
+  sendText = (text) => { sending = sending.then(() => sendOne(text)); return sending; };
+  for (const text of early.splice(0)) sendText(text);
 
   // --- closing --------------------------------------------------------------------------------
   closeButton.addEventListener("click", () => {
