@@ -186,8 +186,8 @@ class ServerUnderTest:
             "JMDCHAT_SERVER_PUBLIC_URL": self.url,
             "JMDCHAT_SERVER_ALLOWED_ORIGINS": self.url,
             "JMDCHAT_SERVER_DATA_DIR": str(self.tmp),
-            "JMDCHAT_SERVER_LOG_LEVEL": "WARNING",
-            "JMDCHAT_SERVER_LOG_FORMAT": "text",
+            "JMDCHAT_SERVER_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
+            "JMDCHAT_SERVER_LOG_FORMAT": "json",  # with extras: a batch's size and ms
             "JMDCHAT_SECURITY_SECRET_KEY": "bench-secret-" + "z" * 40,
             # Bench only: every young person registers from 127.0.0.1; the per-source limit
             # (3 × this per 15 minutes) would otherwise stop the set-up after 30 accounts.

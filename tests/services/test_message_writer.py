@@ -19,6 +19,7 @@ from server.services.events import MessageNew, Notice
 from server.services.message_writer import MessageWriter
 from server.storage.db import Sessions, create_engine, create_sessions
 from server.storage.models import Conversation, ConversationMember, Message
+from server.storage.repositories import conversations as repo
 from tests.conftest import make_config
 from tests.conversation_support import (
     Conv,
@@ -279,3 +280,36 @@ async def test_two_writers_on_the_same_conversations_stay_gap_free(
     assert not any(r.duplicate for r in results)
     for conv in convs:
         assert await _seqs(setup.sessions, conv.id) == list(range(1, 53))
+
+
+async def test_a_commit_slower_than_wait_seconds_answers_busy_and_the_resend_is_stored_once(
+    setup: Setup,
+) -> None:
+    """Another transaction holds the conversation (its row lock on PostgreSQL, the write lock
+    on SQLite) longer than the sender may wait: the sender hears `busy` in time instead of
+    hanging; once the lock is gone, the client's resend with the same mid leaves exactly one
+    stored copy."""
+    conv = await _active(setup)
+    world = setup.world
+    slow = MessageWriter(setup.sessions, SystemClock(), setup.writer.publish, wait_seconds=0.5)
+    await slow.start()
+    try:
+        envelope = encrypt(world.young, conv, "Hörst du mich?")
+        async with setup.sessions.begin() as db:
+            await repo.begin_write(db)
+            await repo.lock_and_load_conversations(db, [conv.id])
+            started = time.monotonic()
+            with pytest.raises(ServiceError) as caught:
+                await slow.submit(conv.id, world.young.id, envelope)
+            waited = time.monotonic() - started
+        assert caught.value.code == "busy"
+        assert waited < 5, waited  # told within its wait, not after the lock was released
+        resent = await slow.submit(conv.id, world.young.id, envelope)
+    finally:
+        await slow.stop()
+    seqs = await _seqs(setup.sessions, conv.id)
+    assert seqs == list(range(1, resent.seq + 1))
+    async with setup.sessions.begin() as db:
+        copies = await db.scalar(select(func.count()).select_from(Message).where(
+            Message.conversation_id == conv.id, Message.mid == envelope["mid"]))
+    assert copies == 1

@@ -156,6 +156,13 @@ class MainNamespace(
             return False
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event not in LIFECYCLE and args:
+            # One read of the socket.io session for all checks and the handler of this event.
+            with self._session_of_event(args[0], await self.session_of_event(args[0])):
+                return await self._trigger_checked(event, *args)
+        return await self._trigger_checked(event, *args)
+
+    async def _trigger_checked(self, event: str, *args: Any) -> Any:
         if event not in LIFECYCLE and args and await self._session_expired(args[0]):
             self.metrics.socket_events.labels(event="expired", ok="false").inc()
             self._end_expired(args[0])

@@ -9,12 +9,14 @@ only, so a connection lives in exactly one process and no sticky sessions are ne
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
 from aiohttp import hdrs, web
+from engineio import json as engineio_json
 from multidict import CIMultiDict
 
 from server.config import AppConfig
@@ -99,6 +101,39 @@ class RedisManager(CrossProcessRooms, socketio.AsyncRedisManager):  # type: igno
         return len(namespaces)
 
 
+class _PacketJson:
+    """The JSON of socket.io packets: the standard library's, with engine.io's guard against
+    huge integers (`engineio.json`), but with one decoder built once. `engineio.json.loads`
+    passes `parse_int`, which makes the standard library build a new decoder per call. The
+    client manager uses it too (`BaseManager.json`) for what it publishes to Redis."""
+
+    _decoder = json.JSONDecoder(parse_int=engineio_json._safe_int)
+    _compact = json.JSONEncoder(separators=(",", ":"))
+
+    @classmethod
+    def dumps(cls, obj: Any, **options: Any) -> str:
+        # socket.io asks for compact separators; any keyword builds a new encoder per call
+        # in the standard library, so that one is built once.
+        if options == {"separators": (",", ":")}:
+            return cls._compact.encode(obj)
+        return json.dumps(obj, **options)
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> Any:
+        # bytes: the Redis manager decodes the events other processes published with it.
+        return cls._decoder.decode(text.decode() if isinstance(text, bytes) else text)
+
+
+class JsonPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """socket.io packets of a server that never sends binary data (everything it emits is a
+    pydantic `model_dump(mode="json")`). The default packet walks every outgoing payload to
+    look for bytes, which cost 5 % of the server's CPU under load (bench/README.md). Binary
+    packets *from* clients are still decoded as before; handlers reject them by validation."""
+
+    uses_binary_events = False
+    json = _PacketJson
+
+
 def create_sio(config: AppConfig) -> socketio.AsyncServer:
     manager = None
     if config.redis.url:
@@ -107,6 +142,7 @@ def create_sio(config: AppConfig) -> socketio.AsyncServer:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
+        serializer=JsonPacket,
         cors_allowed_origins=list({*config.server.allowed_origins, config.server.public_url}),
         transports=["websocket"],
         max_http_buffer_size=config.limits.max_socket_message_bytes,
