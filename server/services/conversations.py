@@ -58,6 +58,7 @@ from server.storage.models.conversations import (
 from server.storage.repositories import accounts as accounts_repo
 from server.storage.repositories import conversations as repo
 from server.storage.repositories import messages as messages_repo
+from server.storage.repositories import moderation as moderation_repo
 
 #: `conversation.join` returns at most this many messages; the client joins again for more.
 JOIN_PAGE = 200
@@ -231,6 +232,12 @@ async def typing(
     async with sessions.begin() as db:
         access = await access_conversation_for(db, account, conversation_id, for_write=True)
         access.require("type")
+        # A young person blocked from the conversation (it is closed then: the check costs
+        # nothing on open ones) types to nobody, and is answered as usual, so the client
+        # learns nothing of the block (services/moderation.py).
+        if (access.role == "young_person" and access.conversation.status == STATUS_CLOSED
+                and await moderation_repo.get_conversation_block(db, conversation_id)):
+            return []
     return [Notice(
         conversation_room(conversation_id), "typing",
         Typing(conversation_id=conversation_id, account_id=account.account_id, active=active),

@@ -73,6 +73,10 @@ async def test_block_stops_the_young_person_with_a_neutral_message(db_url: str) 
             assert (await client.call("conversation.join",
                                       {"conversation_id": conv.id, "after_seq": 0}))["ok"]
         assert (await send(world, young, "young_a", conv))["ok"]
+        young_id = world.actors["young_a"].account_id
+        typing = {"conversation_id": conv.id, "active": True}
+        assert (await young.call("typing", typing))["ok"]  # reaches the counsellor ...
+        await counsellor.wait_for("typing", lambda e: e["account_id"] == young_id)
 
         blocked = await counsellor.call("moderation.block",
                                         {"conversation_id": conv.id, "reason": "harassment"})
@@ -86,6 +90,9 @@ async def test_block_stops_the_young_person_with_a_neutral_message(db_url: str) 
         await young.wait_for("conversation.updated",
                              lambda e: e["conversation"]["status"] == "closed")
         before = await stored_messages(world, conv.id)
+        # ... but not once blocked; the young person's client is answered as usual.
+        typed_before = len(counsellor.events["typing"])
+        assert (await young.call("typing", typing))["ok"]
         for client, locale in ((young, "de"), (young_ar, "ar")):
             refused = await send(world, client, "young_a", conv)
             assert refused["ok"] is False and refused["code"] == "conversation_ended", refused
@@ -124,6 +131,14 @@ async def test_block_stops_the_young_person_with_a_neutral_message(db_url: str) 
         assert lifted["ok"] and lifted["changed"], lifted
         await young.wait_for("message.new", lambda e: e["message"]["kind"] == "system"
                              and e["message"]["system"]["code"] == "reopened")
+        # Room events reach the counsellor in the order they were emitted: once "reopened"
+        # is there, a typing event emitted during the block would have arrived before it.
+        await counsellor.wait_for("message.new", lambda e: e["message"]["kind"] == "system"
+                                  and e["message"]["system"]["code"] == "reopened")
+        assert len(counsellor.events["typing"]) == typed_before
+        assert (await young.call("typing", typing))["ok"]  # unblocked: typing reaches again
+        await counsellor.wait_for(
+            "typing", lambda e: len(counsellor.events["typing"]) > typed_before)
         assert (await send(world, young, "young_a", conv))["ok"]
         assert await stored_messages(world, conv.id) == before + 1
         unblocked = await audit_rows(world, "account_unblocked")
