@@ -185,14 +185,19 @@ _WORLDS: dict[str, World] = {}
 _SQLITE_TEMPLATES: dict[str, Path] = {}
 
 
-async def clear_conversations(url: str) -> None:
+async def clear_tables(url: str, tables: tuple[str, ...]) -> None:
+    """Delete every row of `tables` (in this order: children first)."""
     engine = create_engine(make_config(url).database)
     try:
         async with engine.begin() as connection:
-            for table in CONVERSATION_TABLES:
+            for table in tables:
                 await connection.execute(text(f"DELETE FROM {table}"))
     finally:
         await engine.dispose()
+
+
+async def clear_conversations(url: str) -> None:
+    await clear_tables(url, CONVERSATION_TABLES)
 
 
 async def _world_present(url: str, world: World) -> bool:

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from sqlalchemy import text
 
 from server.app import create_app
 from server.crypto.conversation import new_conversation_key
@@ -31,20 +30,14 @@ from server.services.clock import FrozenClock, SystemClock
 from server.services.rate_limit import SourceLimiter
 from server.storage.db import create_engine, create_sessions
 from tests.conftest import free_port, make_config
-from tests.conversation_support import Client, Person, Running, _young
+from tests.conversation_support import Client, Person, Running, _young, clear_tables
 
 ROUND_TABLES = ("round_messages", "round_keys", "round_participants", "chat_rounds")
 _EXTRA: dict[str, Person] = {}
 
 
 async def clear_rounds(url: str) -> None:
-    engine = create_engine(make_config(url).database)
-    try:
-        async with engine.begin() as connection:
-            for table in ROUND_TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))
-    finally:
-        await engine.dispose()
+    await clear_tables(url, ROUND_TABLES)
 
 
 async def third_young(url: str, kind: str) -> Person:

@@ -158,7 +158,7 @@ class MainNamespace(
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event not in LIFECYCLE and args:
             # One read of the socket.io session for all checks and the handler of this event.
-            with self._session_of_event(args[0], await self.session_of_event(args[0])):
+            async with self.event_session(args[0]):
                 return await self._trigger_checked(event, *args)
         return await self._trigger_checked(event, *args)
 

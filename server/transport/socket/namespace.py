@@ -11,8 +11,8 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import cache
 from typing import Any, get_type_hints
@@ -89,9 +89,16 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         session: dict[str, Any] = await super().get_session(sid)
         return session
 
-    @contextmanager
-    def _session_of_event(self, sid: str, session: dict[str, Any] | None) -> Iterator[None]:
-        if session is None or _event_session.get() is not None:
+    @asynccontextmanager
+    async def event_session(self, sid: str) -> AsyncIterator[None]:
+        """Within: `get_session(sid)` answers from one read of the session (a no-op when an
+        outer layer already holds it)."""
+        if _event_session.get() is not None:
+            yield
+            return
+        try:
+            session = await self.get_session(sid)
+        except KeyError:  # no session yet: nothing to hold
             yield
             return
         token = _event_session.set((sid, session))
@@ -99,13 +106,6 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             yield
         finally:
             _event_session.reset(token)
-
-    async def session_of_event(self, sid: str) -> dict[str, Any] | None:
-        """The session of `sid` (None before the connection has one)."""
-        try:
-            return await self.get_session(sid)
-        except KeyError:
-            return None
 
     async def locale_of(self, sid: str) -> str:
         try:
@@ -152,7 +152,7 @@ class ValidatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 log_unavailable(f"socket:{event}", exc)  # rate limited
                 raise socketio.exceptions.ConnectionRefusedError("unavailable") from None
         sid = args[0]
-        with self._session_of_event(sid, await self.session_of_event(sid)):
+        async with self.event_session(sid):
             return await self._trigger_client_event(event, sid, args)
 
     async def _trigger_client_event(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
