@@ -136,11 +136,9 @@ async def lock_and_load_conversations(
     if not wanted:
         return {}
     if db.get_bind().dialect.name == "postgresql":
-        query = (select(Conversation).where(Conversation.id == _any_of("lock_ids"))
-                 .order_by(Conversation.id).with_for_update())
-        rows = await db.execute(query, {"lock_ids": wanted})
+        rows = await db.execute(_PG_LOCK_CONVERSATIONS, {"lock_ids": wanted})
     else:
-        rows = await db.execute(select(Conversation).where(Conversation.id.in_(wanted)))
+        rows = await db.execute(_LOAD_CONVERSATIONS, {"lock_ids": wanted})
     return {c.id: c for c in rows.scalars()}
 
 
@@ -149,6 +147,43 @@ def _any_of(name: str) -> ColumnElement[Any]:
     text grows with the number of values, the statement is the same for every batch size:
     asyncpg prepares it once instead of once per size (a round trip and a plan each time)."""
     return any_(bindparam(name, type_=postgresql.ARRAY(String)))
+
+
+# The writer's per-batch statements are built once, here. Building them per batch cost CPU
+# and, worse, left reference cycles (SQLAlchemy's types and comparators point at each other)
+# for the garbage collector: ~40 objects per batch, whose collections paused the event loop
+# (server/gc_pauses.py). Executed with parameters, they hit the compiled cache every time.
+_PG_LOCK_CONVERSATIONS = (
+    select(Conversation).where(Conversation.id == _any_of("lock_ids"))
+    .order_by(Conversation.id).with_for_update()
+)
+_LOAD_CONVERSATIONS = select(Conversation).where(
+    Conversation.id.in_(bindparam("lock_ids", expanding=True))
+)
+_MEMBER_ACCESS = (
+    select(
+        ConversationMember.conversation_id, ConversationMember.account_id,
+        ConversationMember.role, ConversationMember.from_epoch,
+        ConversationMember.until_epoch, ConversationMember.active,
+        SiteMembership.account_id,
+    )
+    .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+    .outerjoin(
+        SiteMembership,
+        and_(
+            SiteMembership.account_id == ConversationMember.account_id,
+            SiteMembership.site_id == Conversation.site_id,
+        ),
+    )
+)
+_PG_MEMBER_ACCESS = _MEMBER_ACCESS.where(
+    ConversationMember.conversation_id == _any_of("member_convs"),
+    ConversationMember.account_id == _any_of("member_accounts"),
+)
+_SQLITE_MEMBER_ACCESS = _MEMBER_ACCESS.where(
+    ConversationMember.conversation_id.in_(bindparam("member_convs", expanding=True)),
+    ConversationMember.account_id.in_(bindparam("member_accounts", expanding=True)),
+)
 
 
 #: Constant statements for the writer's batches: the same SQL text whatever the batch size, so
@@ -447,33 +482,9 @@ async def members_with_site_access(
         return {}
     conv_ids = sorted({c for c, _ in wanted})
     account_ids = sorted({a for _, a in wanted})
-    query = (
-        select(
-            ConversationMember.conversation_id, ConversationMember.account_id,
-            ConversationMember.role, ConversationMember.from_epoch,
-            ConversationMember.until_epoch, ConversationMember.active,
-            SiteMembership.account_id,
-        )
-        .join(Conversation, Conversation.id == ConversationMember.conversation_id)
-        .outerjoin(
-            SiteMembership,
-            and_(
-                SiteMembership.account_id == ConversationMember.account_id,
-                SiteMembership.site_id == Conversation.site_id,
-            ),
-        )
-    )
-    if db.get_bind().dialect.name == "postgresql":
-        rows = await db.execute(
-            query.where(ConversationMember.conversation_id == _any_of("member_convs"),
-                        ConversationMember.account_id == _any_of("member_accounts")),
-            {"member_convs": conv_ids, "member_accounts": account_ids},
-        )
-    else:
-        rows = await db.execute(query.where(
-            ConversationMember.conversation_id.in_(conv_ids),
-            ConversationMember.account_id.in_(account_ids),
-        ))
+    query = (_PG_MEMBER_ACCESS if db.get_bind().dialect.name == "postgresql"
+             else _SQLITE_MEMBER_ACCESS)
+    rows = await db.execute(query, {"member_convs": conv_ids, "member_accounts": account_ids})
     found: dict[tuple[str, str], MemberAccess] = {}
     for conv, account, role, from_epoch, until_epoch, active, site_member in rows.all():
         key = (conv, account)

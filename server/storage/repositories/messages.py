@@ -17,13 +17,15 @@ from server.storage.models import Message
 from server.storage.models.base import UTCDateTime
 
 _MESSAGES = cast(Table, Message.__table__)
+#: Built once (see repositories/conversations.py: statements of the writer's batches).
+_INSERT_MESSAGES = insert(_MESSAGES)
 
 
 async def insert_messages(db: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany INSERT for a whole batch: a Core insert into the table, so neither the
     ORM's identity map nor its bulk-insert bookkeeping runs per row (same stored values)."""
     if rows:
-        await db.execute(insert(_MESSAGES), list(rows))
+        await db.execute(_INSERT_MESSAGES, list(rows))
 
 
 #: PostgreSQL: one constant statement whatever the batch size (prepared once by asyncpg).
@@ -40,6 +42,12 @@ _PG_EXISTING_MIDS = (
     .columns(conversation_id=String, mid=String, seq=Integer, sender_id=String,
              created_at=UTCDateTime())
 )
+
+
+#: SQLite: constant too (an expanding IN of pairs), so nothing is built per batch.
+_EXISTING_MIDS = select(
+    Message.conversation_id, Message.mid, Message.seq, Message.sender_id, Message.created_at
+).where(tuple_(Message.conversation_id, Message.mid).in_(bindparam("pairs", expanding=True)))
 
 
 async def existing_mids(
@@ -60,11 +68,7 @@ async def existing_mids(
     # Chunked: keeps the statement (and SQLite's variable count) bounded for big batches.
     for start in range(0, len(wanted), 400):
         chunk = wanted[start : start + 400]
-        rows = await db.execute(
-            select(Message.conversation_id, Message.mid, Message.seq, Message.sender_id,
-                   Message.created_at)
-            .where(tuple_(Message.conversation_id, Message.mid).in_(chunk))
-        )
+        rows = await db.execute(_EXISTING_MIDS, {"pairs": chunk})
         for conv, mid, seq, sender, created in rows.all():
             found[(conv, mid)] = (int(seq), sender, created)
     return found
