@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,6 +189,9 @@ class ServerUnderTest:
             "JMDCHAT_SERVER_DATA_DIR": str(self.tmp),
             "JMDCHAT_SERVER_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
             "JMDCHAT_SERVER_LOG_FORMAT": "json",  # with extras: a batch's size and ms
+            # To compare: BENCH_GC_THRESHOLD=0 runs with Python's garbage-collector defaults.
+            **({"JMDCHAT_SERVER_GC_THRESHOLD": os.environ["BENCH_GC_THRESHOLD"]}
+               if os.environ.get("BENCH_GC_THRESHOLD") else {}),
             "JMDCHAT_SECURITY_SECRET_KEY": "bench-secret-" + "z" * 40,
             # Bench only: every young person registers from 127.0.0.1; the per-source limit
             # (3 × this per 15 minutes) would otherwise stop the set-up after 30 accounts.
@@ -233,8 +237,6 @@ class ServerUnderTest:
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
-        import urllib.request
-
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -279,6 +281,32 @@ class ServerUnderTest:
                 total += psutil.Process(pid).memory_info().rss
         return total
 
+    def gc_pauses(self) -> dict[str, float]:
+        """The server's garbage-collector pauses so far (jmdchat's /metrics; one process, so
+        with several workers it is whichever answers): per generation the count and the
+        seconds, and `le_<g>` per bucket bound (`window_gc` subtracts two readings)."""
+        if self.target.kind == "floor":
+            return {}
+        try:
+            with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
+                text = response.read().decode()
+        except OSError:
+            return {}
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if not line.startswith("jmdchat_gc_pause_seconds"):
+                continue
+            name, value = line.rsplit(" ", 1)
+            generation = name.split('generation="')[1].split('"')[0]
+            if name.startswith("jmdchat_gc_pause_seconds_count"):
+                found[f"count{generation}"] = float(value)
+            elif name.startswith("jmdchat_gc_pause_seconds_sum"):
+                found[f"sum{generation}"] = float(value)
+            elif 'le="' in name:
+                bound = name.split('le="')[1].split('"')[0]
+                found[f"le{generation}_{bound}"] = float(value)
+        return found
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -289,6 +317,33 @@ class ServerUnderTest:
                 self.process.wait()
         if self.pg_name:
             asyncio.run(self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
+
+
+def window_gc(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, Any]:
+    """GC in the measured window: collections and pause time per generation, the share of
+    the window, and the bucket bound under which the longest pause of the window fell."""
+    if not before or not after:
+        return {}
+    result: dict[str, Any] = {}
+    total = 0.0
+    longest = 0.0
+    for generation in "012":
+        spent = after.get(f"sum{generation}", 0.0) - before.get(f"sum{generation}", 0.0)
+        total += spent
+        result[f"gc{generation}_collections"] = int(
+            after.get(f"count{generation}", 0) - before.get(f"count{generation}", 0))
+        result[f"gc{generation}_ms"] = round(1000 * spent, 1)
+        count = result[f"gc{generation}_collections"]
+        bounds = sorted((float(k.split("_", 1)[1]), k) for k in after
+                        if k.startswith(f"le{generation}_"))
+        for bound, key in bounds:
+            if after[key] - before.get(key, 0.0) >= count:
+                if count:
+                    longest = max(longest, bound)
+                break
+    result["gc_pct_of_window"] = round(100 * total / seconds, 2) if seconds else math.nan
+    result["gc_longest_pause_le_ms"] = 1000 * longest
+    return result
 
 
 def service_cpu_seconds(names: tuple[str, ...]) -> float:
@@ -1106,6 +1161,7 @@ def run_messages(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         for pipe, _spec in zip(clients.pipes, specs, strict=True):
             pipe.send(command)
         time.sleep(max(0.0, start_at + args.warmup - time.time()))
+        gc0 = server.gc_pauses()
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
         services0 = service_cpu_seconds(("postgres", "redis-server"))
         import psutil
@@ -1123,6 +1179,7 @@ def run_messages(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         cpu1, wall1 = server.cpu_seconds(), time.monotonic()
         services1 = service_cpu_seconds(("postgres", "redis-server"))
         machine_times1 = psutil.cpu_times()
+        gc1 = server.gc_pauses()
         replies = []
         deadline = time.monotonic() + args.duration + 120
         for pipe in clients.pipes:
@@ -1164,6 +1221,7 @@ def run_messages(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             "rss_before_mb": rss_before / 2**20, "rss_peak_mb": rss_peak / 2**20,
             "schedule_lag_max_s": max(r["schedule_lag_max"] for r in replies),
             "load_during": loads[len(loads) // 2] if loads else load_average(),
+            **window_gc(gc0, gc1, wall1 - wall0),
         })
         if args.profile:
             lines: list[str] = []
@@ -1212,12 +1270,14 @@ def run_queue(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         prepared = clients.ask([{"cmd": "prepare_queue"}] * len(specs))
         log(f"{target.label}: {sum(p['counsellor_screens'] for p in prepared)} queue screens")
         start_at = time.time() + 1
+        gc0 = server.gc_pauses()
         cpu0 = server.cpu_seconds()
         wall0 = time.monotonic()
         runs = clients.ask([{"cmd": "run_queue", "start_at": start_at,
                              "interval": args.enquiry_interval}] * len(specs))
         cpu = server.cpu_seconds() - cpu0
         wall = time.monotonic() - wall0
+        gc1 = server.gc_pauses()
         created: dict[str, float] = {}
         for run in runs:
             created.update(run["created"])
@@ -1235,6 +1295,7 @@ def run_queue(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             "max_ms": 1000 * max(latencies, default=math.nan),
             "ack_p50_ms": 1000 * percentile(acks, 50), "ack_p99_ms": 1000 * percentile(acks, 99),
             "server_cpu_pct": 100 * cpu / wall, "load_during": load_average(),
+            **window_gc(gc0, gc1, wall),
         }
     finally:
         if clients is not None:
@@ -1276,6 +1337,15 @@ def print_table(results: list[dict[str, Any]]) -> None:
                   f"connection ({r['idle_connections']} connections)")
         if r["errors"]:
             print(f"errors: {r['target']}: {r['errors']}")
+        print_gc(r)
+
+
+def print_gc(r: dict[str, Any]) -> None:
+    if "gc_pct_of_window" in r:
+        print(f"gc: {r['target']}: {r['gc_pct_of_window']} % of the window; collections "
+              f"(gen 0/1/2) {r['gc0_collections']}/{r['gc1_collections']}/"
+              f"{r['gc2_collections']}, {r['gc0_ms']}/{r['gc1_ms']}/{r['gc2_ms']} ms; "
+              f"longest pause ≤ {fmt(r['gc_longest_pause_le_ms'])} ms")
 
 
 def main() -> int:
@@ -1342,6 +1412,7 @@ def main() -> int:
                   f"counsellors: p50 {fmt(r['p50_ms'], 1)} ms, p95 {fmt(r['p95_ms'], 1)} ms, "
                   f"p99 {fmt(r['p99_ms'], 1)} ms, missing {r['missing']}, "
                   f"ack p99 {fmt(r['ack_p99_ms'], 1)} ms, load {r['load_during']}")
+            print_gc(r)
     log(f"load average after: {load_average()}")
     return 0
 

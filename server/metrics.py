@@ -22,6 +22,8 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from server.gc_pauses import PAUSES
+
 #: Socket events whose success is a handover of a conversation to another team.
 HANDOVER_EVENTS = frozenset({"handover.accept"})
 MAX_SITE_LABELS = 100
@@ -87,6 +89,9 @@ class Metrics:
             "jmdchat_database_up", "1 if the last metrics query reached the database",
             registry=r,
         )
+        # Process-wide, like the collector itself (server/gc_pauses.py).
+        r.register(PAUSES)
+        PAUSES.install()
         self._queues_at: datetime | None = None
         self._queues_lock = asyncio.Lock()
 

@@ -31,6 +31,7 @@ from multiprocessing.process import BaseProcess
 
 from aiohttp import web
 
+from server import gc_pauses
 from server.app import create_app
 from server.cli.common import config_from
 from server.config import AppConfig
@@ -102,6 +103,7 @@ async def serve_app(
     app = create_app(config, worker=worker)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
+    gc_pauses.tune(config.server.gc_threshold)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -49,6 +49,11 @@ class ServerConfig(_Section):
     #: Reverse proxies whose `X-Forwarded-For` is believed for per-source limits (addresses
     #: or CIDRs, e.g. ["127.0.0.1", "::1"] behind a local nginx). Empty: the direct peer.
     trusted_proxies: tuple[str, ...] = ()
+    #: Allocations between two young-generation garbage collections (Python's default: 700);
+    #: with it, what start-up built is frozen out of all collections. 0: Python's defaults.
+    #: Larger means fewer and shorter event-loop pauses with thousands of connections
+    #: (server/gc_pauses.py, bench/README.md), for a few MB more memory.
+    gc_threshold: int = Field(default=50_000, ge=0, le=1_000_000)
 
     @field_validator("trusted_proxies")
     @classmethod
