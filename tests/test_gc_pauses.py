@@ -57,7 +57,7 @@ def test_a_collection_is_counted_with_its_pause() -> None:
     gc.collect()
     after = scrape_text(generate_latest(metrics.registry).decode())
     count = 'jmdchat_gc_pause_seconds_count{generation="2"}'
-    assert after[count] == before[count] + 1
+    assert after[count] >= before[count] + 1  # (+ any automatic one meanwhile)
     assert after['jmdchat_gc_pause_seconds_sum{generation="2"}'] > \
         before['jmdchat_gc_pause_seconds_sum{generation="2"}']
     assert after['jmdchat_gc_collected_objects_total{generation="2"}'] >= \
