@@ -2,10 +2,11 @@
 and its pauses as metrics.
 
 Why: the collector stops the event loop while it runs, and a full (generation 2) collection
-visits every tracked object of the process. With 2,000 connections and the imported
-libraries that is millions of objects, i.e. pauses of hundreds of milliseconds that every
-message in flight waits for (bench/README.md, "Garbage collection"). Two standard remedies,
-applied by `tune()` when a server process starts:
+visits every tracked object of the process. With 2,000 connections that is several hundred
+thousand objects, i.e. pauses of ~0.5 s that every message in flight waits for (measured:
+bench/README.md, "Latest"). The main cure is to leave no reference cycles in the message
+path (the writer's statements are built once, storage/repositories/); two standard remedies
+keep the rest rare, applied by `tune()` when a server process starts:
 
 * `gc.freeze()` after start-up moves everything imported and built so far (modules, the
   SQLAlchemy mappers, pydantic models, Babel's locale data) into the permanent generation,
