@@ -69,6 +69,7 @@ if str(ROOT) not in sys.path:  # `python bench/load.py` from anywhere
 
 import aiohttp  # noqa: E402
 import socketio  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from server.crypto.certificates import verify_certificate  # noqa: E402
 from server.crypto.conversation import (  # noqa: E402
@@ -293,18 +294,17 @@ class ServerUnderTest:
         except OSError:
             return {}
         found: dict[str, float] = {}
-        for line in text.splitlines():
-            if not line.startswith("jmdchat_gc_pause_seconds"):
+        for family in text_string_to_metric_families(text):
+            if family.name != "jmdchat_gc_pause_seconds":
                 continue
-            name, value = line.rsplit(" ", 1)
-            generation = name.split('generation="')[1].split('"')[0]
-            if name.startswith("jmdchat_gc_pause_seconds_count"):
-                found[f"count{generation}"] = float(value)
-            elif name.startswith("jmdchat_gc_pause_seconds_sum"):
-                found[f"sum{generation}"] = float(value)
-            elif 'le="' in name:
-                bound = name.split('le="')[1].split('"')[0]
-                found[f"le{generation}_{bound}"] = float(value)
+            for sample in family.samples:
+                generation = sample.labels["generation"]
+                if sample.name.endswith("_count"):
+                    found[f"count{generation}"] = sample.value
+                elif sample.name.endswith("_sum"):
+                    found[f"sum{generation}"] = sample.value
+                elif sample.name.endswith("_bucket"):
+                    found[f"le{generation}_{sample.labels['le']}"] = sample.value
         return found
 
     def stop(self) -> None:

@@ -13,15 +13,7 @@ import pytest
 from server.gc_pauses import BUCKETS, PAUSES, tune
 from server.metrics import Metrics
 from tests.conftest import LiveServer
-
-
-def scrape_text(text: str) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
+from tests.security_support import metric_value
 
 
 @pytest.fixture
@@ -36,36 +28,40 @@ def test_the_served_process_runs_with_the_threshold_and_frozen_start_up(
     live_server: LiveServer,
 ) -> None:
     with urllib.request.urlopen(live_server.url + "/metrics", timeout=10) as response:
-        values = scrape_text(response.read().decode())
+        text = response.read().decode()
     # config.toml's default; Python's own would be 700 and nothing frozen.
-    assert values['jmdchat_gc_threshold{generation="0"}'] == 50_000
-    assert values["jmdchat_gc_frozen_objects"] > 10_000
+    assert metric_value(text, 'jmdchat_gc_threshold{generation="0"}') == 50_000
+    assert metric_value(text, "jmdchat_gc_frozen_objects") > 10_000
     for generation in "012":
-        count = values[f'jmdchat_gc_pause_seconds_count{{generation="{generation}"}}']
-        assert values[f'jmdchat_gc_pause_seconds_bucket{{generation="{generation}",le="+Inf"}}'] \
-            == count
+        count = metric_value(text, f'jmdchat_gc_pause_seconds_count{{generation="{generation}"}}')
+        assert metric_value(
+            text, f'jmdchat_gc_pause_seconds_bucket{{generation="{generation}",le="+Inf"}}'
+        ) == count
 
 
 def test_a_collection_is_counted_with_its_pause() -> None:
     from prometheus_client import generate_latest
 
     metrics = Metrics()
-    before = scrape_text(generate_latest(metrics.registry).decode())
+    before = generate_latest(metrics.registry).decode()
     garbage: list[object] = []
     garbage.append(garbage)  # a cycle only the collector frees
     del garbage
     gc.collect()
-    after = scrape_text(generate_latest(metrics.registry).decode())
+    after = generate_latest(metrics.registry).decode()
+
+    def delta(name: str) -> float:
+        return metric_value(after, name) - metric_value(before, name)
+
     count = 'jmdchat_gc_pause_seconds_count{generation="2"}'
-    assert after[count] >= before[count] + 1  # (+ any automatic one meanwhile)
-    assert after['jmdchat_gc_pause_seconds_sum{generation="2"}'] > \
-        before['jmdchat_gc_pause_seconds_sum{generation="2"}']
-    assert after['jmdchat_gc_collected_objects_total{generation="2"}'] >= \
-        before['jmdchat_gc_collected_objects_total{generation="2"}'] + 1
+    assert delta(count) >= 1  # (+ any automatic one meanwhile)
+    assert delta('jmdchat_gc_pause_seconds_sum{generation="2"}') > 0
+    assert delta('jmdchat_gc_collected_objects_total{generation="2"}') >= 1
     # Every pause falls in exactly one bucket; the cumulative counts end at the count.
     longest = f'jmdchat_gc_pause_seconds_bucket{{generation="2",le="{BUCKETS[-1]!r}"}}'
-    assert after[longest] <= after[count]
-    assert after['jmdchat_gc_pause_seconds_bucket{generation="2",le="+Inf"}'] == after[count]
+    assert metric_value(after, longest) <= metric_value(after, count)
+    assert metric_value(after, 'jmdchat_gc_pause_seconds_bucket{generation="2",le="+Inf"}') \
+        == metric_value(after, count)
 
 
 def test_the_callback_is_installed_once_for_many_apps() -> None:

@@ -51,8 +51,8 @@ class ServerConfig(_Section):
     trusted_proxies: tuple[str, ...] = ()
     #: Allocations between two young-generation garbage collections (Python's default: 700);
     #: with it, what start-up built is frozen out of all collections. 0: Python's defaults.
-    #: Larger means fewer and shorter event-loop pauses with thousands of connections
-    #: (server/gc_pauses.py, bench/README.md), for a few MB more memory.
+    #: Larger means far fewer full collections (the long event-loop pauses with thousands of
+    #: connections), but each young one takes longer (server/gc_pauses.py, bench/README.md).
     gc_threshold: int = Field(default=50_000, ge=0, le=1_000_000)
 
     @field_validator("trusted_proxies")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.i18n import lazy_gettext as _
+from server.services import moderation
 from server.services.access import (
     AccountContext,
     ConversationAccess,
@@ -58,7 +59,6 @@ from server.storage.models.conversations import (
 from server.storage.repositories import accounts as accounts_repo
 from server.storage.repositories import conversations as repo
 from server.storage.repositories import messages as messages_repo
-from server.storage.repositories import moderation as moderation_repo
 
 #: `conversation.join` returns at most this many messages; the client joins again for more.
 JOIN_PAGE = 200
@@ -236,7 +236,7 @@ async def typing(
         # nothing on open ones) types to nobody, and is answered as usual, so the client
         # learns nothing of the block (services/moderation.py).
         if (access.role == "young_person" and access.conversation.status == STATUS_CLOSED
-                and await moderation_repo.get_conversation_block(db, conversation_id)):
+                and await moderation.blocked_from(db, conversation_id, account.account_id)):
             return []
     return [Notice(
         conversation_room(conversation_id), "typing",

@@ -147,9 +147,15 @@ async def explain_refused_send(
     if account.role != ROLE_YOUNG_PERSON:
         return
     async with sessions.begin() as db:
-        block = await repo.get_conversation_block(db, conversation_id)
-    if block is not None and block.account_id == account.account_id:
+        blocked = await blocked_from(db, conversation_id, account.account_id)
+    if blocked:
         raise conversation_ended()
+
+
+async def blocked_from(db: AsyncSession, conversation_id: str, account_id: str) -> bool:
+    """Whether `account_id` is the young person blocked from this conversation."""
+    block = await repo.get_conversation_block(db, conversation_id)
+    return block is not None and block.account_id == account_id
 
 
 async def check_new_enquiry(

@@ -136,9 +136,9 @@ async def lock_and_load_conversations(
     if not wanted:
         return {}
     if db.get_bind().dialect.name == "postgresql":
-        rows = await db.execute(_PG_LOCK_CONVERSATIONS, {"lock_ids": wanted})
+        rows = await db.execute(_PG_LOCK_CONVERSATIONS, {"ids": wanted})
     else:
-        rows = await db.execute(_LOAD_CONVERSATIONS, {"lock_ids": wanted})
+        rows = await db.execute(_LOAD_CONVERSATIONS, {"ids": wanted})
     return {c.id: c for c in rows.scalars()}
 
 
@@ -154,11 +154,11 @@ def _any_of(name: str) -> ColumnElement[Any]:
 # for the garbage collector: ~40 objects per batch, whose collections paused the event loop
 # (server/gc_pauses.py). Executed with parameters, they hit the compiled cache every time.
 _PG_LOCK_CONVERSATIONS = (
-    select(Conversation).where(Conversation.id == _any_of("lock_ids"))
+    select(Conversation).where(Conversation.id == _any_of("ids"))
     .order_by(Conversation.id).with_for_update()
 )
 _LOAD_CONVERSATIONS = select(Conversation).where(
-    Conversation.id.in_(bindparam("lock_ids", expanding=True))
+    Conversation.id.in_(bindparam("ids", expanding=True))
 )
 _MEMBER_ACCESS = (
     select(
