@@ -26,6 +26,7 @@ import socketio
 from pydantic import BaseModel
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
+from server.transport.socket.batched_emits import BatchedEmits
 from server.transport.socket.rooms import sockets_disconnect, sockets_leave
 
 log = logging.getLogger("jmdchat.emitter")
@@ -124,8 +125,17 @@ class Emitter:
 
     async def _deliver(self, items: list[Outgoing]) -> None:
         """Emit in list order; returns when every item was handed to its connections."""
-        if len(items) < 2 or isinstance(self.sio.manager, AsyncPubSubManager):
-            # Redis: one publish after the other keeps the order on the channel.
+        manager = self.sio.manager
+        if isinstance(manager, BatchedEmits):
+            # Redis: delivered here, then ONE publish for all (server/transport/socket/
+            # batched_emits.py).
+            await manager.emit_batch(self.namespace, [
+                (item.name, item.event.model_dump(mode="json"), item.room, item.skip_sid)
+                for item in items
+            ])
+            return
+        if len(items) < 2 or isinstance(manager, AsyncPubSubManager):
+            # Another pub/sub manager: one publish after the other keeps the channel order.
             for item in items:
                 await self._emit(item)
             return

@@ -22,6 +22,7 @@ from multidict import CIMultiDict
 from server.config import AppConfig
 from server.transport.http.middlewares import Handler
 from server.transport.socket import engineio_guard
+from server.transport.socket.batched_emits import BatchedEmits
 from server.transport.socket.events_sync import SYNC_HINT, SyncHint
 from server.transport.socket.rooms import CrossProcessRooms
 
@@ -42,7 +43,7 @@ REDIS_RETRY_MAX_SECONDS = 2.0
 REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_keepalive": True}
 
 
-class RedisManager(CrossProcessRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
+class RedisManager(CrossProcessRooms, BatchedEmits, socketio.AsyncRedisManager):  # type: ignore[misc]
     """`AsyncRedisManager` that subscribes again quickly after a Redis restart (and, from
     `CrossProcessRooms`, takes connections out of a room on every process).
 

@@ -1,0 +1,194 @@
+"""Events of one Emitter batch cross server processes as one Redis message
+(server/transport/socket/batched_emits.py).
+
+Two socket.io servers as the app builds them (`create_sio` with Redis, a channel of their
+own), each on a real aiohttp server on loopback, with real socket.io clients and real Redis:
+a batch handed to the Emitter on server A reaches the clients on A once and the clients on
+B in the order it was handed over, with rooms lists and `skip_sid` as on one process; a
+malformed batch on the channel is dropped without stopping the listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from pydantic import BaseModel
+
+from server.transport.socket.batched_emits import BATCH
+from server.transport.socket.emitter import Emitter, Outgoing
+from server.transport.socket.server import RedisManager, create_sio
+from tests.conftest import make_config
+
+
+class Note(BaseModel):
+    n: int
+
+
+@dataclass
+class Receiver:
+    client: socketio.AsyncClient
+    got: list[tuple[str, int]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.got) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@dataclass
+class Pair:
+    sio_a: socketio.AsyncServer
+    sio_b: socketio.AsyncServer
+    url_a: str
+    url_b: str
+    channel: str
+
+
+@pytest.fixture
+async def pair(redis_url: str, sqlite_url: str) -> AsyncIterator[Pair]:
+    channel = f"jmdchat-test-batch-{uuid.uuid4().hex[:8]}"
+    config = make_config(sqlite_url, redis={"url": redis_url, "channel": channel})
+    servers: list[TestServer] = []
+    sios: list[socketio.AsyncServer] = []
+    for _ in range(2):
+        sio = create_sio(config)
+        assert isinstance(sio.manager, RedisManager)
+
+        @sio.event  # type: ignore[untyped-decorator]
+        async def connect(sid: str, _environ: dict[str, Any], auth: dict[str, Any],
+                          _sio: socketio.AsyncServer = sio) -> None:
+            for room in auth["rooms"]:
+                await _sio.enter_room(sid, room)
+
+        app = web.Application()
+        sio.attach(app)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        sios.append(sio)
+    # python-socketio starts a server's Redis listener with its first connection: one each,
+    # and both listeners subscribed, before anything is published.
+    first = [await receiver(str(server.make_url("/")), []) for server in servers]
+    probe = aioredis.Redis.from_url(redis_url)
+    for _ in range(100):
+        subscribed = (await probe.pubsub_numsub(channel))[0][1]
+        if subscribed >= 2:
+            break
+        await asyncio.sleep(0.05)
+    await probe.aclose()
+    assert subscribed >= 2
+    try:
+        yield Pair(sios[0], sios[1], str(servers[0].make_url("/")),
+                   str(servers[1].make_url("/")), channel)
+    finally:
+        for r in first:
+            await r.client.disconnect()
+        for server in servers:
+            await server.close()
+
+
+async def receiver(url: str, rooms: list[str]) -> Receiver:
+    client = socketio.AsyncClient(reconnection=False)
+    receiver = Receiver(client)
+
+    async def on_note(data: dict[str, Any]) -> None:
+        receiver.got.append(("note", data["n"]))
+        receiver.arrived.set()
+
+    client.on("note", on_note)
+    await client.connect(url, transports=["websocket"], auth={"rooms": rooms},
+                         wait_timeout=10)
+    return receiver
+
+
+async def published(redis_url: str, channel: str) -> tuple[aioredis.Redis, Any]:
+    """A plain subscriber of the channel: sees what the servers publish."""
+    connection = aioredis.Redis.from_url(redis_url)
+    pubsub = connection.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel)
+    return connection, pubsub
+
+
+async def test_a_batch_reaches_both_processes_once_and_in_order(
+    pair: Pair, redis_url: str
+) -> None:
+    connection, pubsub = await published(redis_url, pair.channel)
+    on_a = await receiver(pair.url_a, ["conversation:1", "account:a"])
+    on_b = await receiver(pair.url_b, ["conversation:1"])
+    other_b = await receiver(pair.url_b, ["account:b"])
+    skipped_b = await receiver(pair.url_b, ["conversation:1"])
+    try:
+        emitter = Emitter(pair.sio_a)
+        items = [Outgoing("conversation:1", Note(n=n), "note") for n in range(50)]
+        # Two rooms, one connection in both: delivered once to it.
+        items.append(Outgoing(["conversation:1", "account:a"], Note(n=50), "note"))
+        items.append(Outgoing(["account:b", "conversation:9"], Note(n=51), "note"))
+        skip = pair.sio_b.manager.sid_from_eio_sid(skipped_b.client.eio.sid, "/")
+        items.append(Outgoing("conversation:1", Note(n=52), "note", skip_sid=skip))
+        await emitter.send(items)
+        await on_b.wait_for(52)
+        await other_b.wait_for(1)
+        await asyncio.sleep(0.3)  # anything doubled would arrive meanwhile
+        expected = [("note", n) for n in range(53) if n != 51]
+        assert on_a.got == expected
+        assert on_b.got == expected
+        assert other_b.got == [("note", 51)]
+        assert skipped_b.got == [("note", n) for n in range(51)]
+        # ...as ONE message on the channel for all 53 events.
+        messages = []
+        deadline = asyncio.get_running_loop().time() + 1.0
+        while asyncio.get_running_loop().time() < deadline:
+            # None also for the subscription's own confirmation: read until the deadline.
+            message = await pubsub.get_message(timeout=0.1)
+            if message is not None:
+                messages.append(json.loads(message["data"]))
+        assert [len(m[BATCH]) for m in messages] == [53]
+    finally:
+        await pubsub.aclose()
+        await connection.aclose()
+        for r in (on_a, on_b, other_b, skipped_b):
+            await r.client.disconnect()
+        await emitter.close()
+
+
+async def test_a_malformed_batch_is_dropped_and_the_listener_goes_on(
+    pair: Pair, redis_url: str
+) -> None:
+    on_b = await receiver(pair.url_b, ["conversation:1"])
+    publisher = aioredis.Redis.from_url(redis_url)
+    try:
+        for bad in (
+            {"method": "emit", BATCH: "not a list", "host_id": "x"},
+            # The well-formed entry of a batch is delivered, the others are not.
+            {"method": "emit", BATCH: [["note"], 7, ["note", {"n": 1}, None, None],
+                                       ["note", {"n": 2}, "conversation:1", None],
+                                       ["note", {"n": 1}, [], None]],
+             "host_id": "x", "namespace": "/"},
+            {"method": "emit", BATCH: [["note", {"n": 1}, "conversation:1", None]],
+             "host_id": "x", "namespace": 5},
+            {"method": "emit", BATCH: [["note", {"n": 1}, "conversation:1", 5]],
+             "host_id": "x", "namespace": "/"},
+        ):
+            await publisher.publish(pair.channel, json.dumps(bad))
+        emitter = Emitter(pair.sio_a)
+        await emitter.send([Outgoing("conversation:1", Note(n=3), "note")])
+        await on_b.wait_for(2)
+        await asyncio.sleep(0.3)  # anything else would arrive meanwhile
+        # A missing room (None), which socket.io reads as "everybody", reaches nobody.
+        assert on_b.got == [("note", 2), ("note", 3)]
+        await emitter.close()
+    finally:
+        await publisher.aclose()
+        await on_b.client.disconnect()
