@@ -36,7 +36,9 @@ from server.app import create_app
 from server.cli.common import config_from
 from server.config import AppConfig
 from server.config.models import WORKERS_NEED_REDIS
+from server.keys import ENGINE
 from server.logging import configure_logging
+from server.storage.db import warm_pool
 
 log = logging.getLogger("jmdchat")
 
@@ -104,6 +106,8 @@ async def serve_app(
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     gc_pauses.tune(config.server.gc_threshold)
+    opened = await warm_pool(app[ENGINE], config.database.pool_size)
+    log.info("database pool opened", extra={"connections": opened, "worker": worker})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
