@@ -79,7 +79,8 @@ class BatchedEmits(AsyncPubSubManager):  # type: ignore[misc]
             ])
 
     async def _listen(self) -> AsyncIterator[Any]:
-        own = f'{{"host_id":"{self.host_id}"'.encode()
+        # What `_publish` writes for a dict that starts with our host_id, up to that value.
+        own = self.json.dumps({"host_id": self.host_id})[:-1].encode()
         async for data in super()._listen():
             if isinstance(data, bytes) and data.startswith(own):
                 continue  # delivered here before it was published

@@ -45,7 +45,8 @@ REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_keepalive"
 
 class RedisManager(CrossProcessRooms, BatchedEmits, socketio.AsyncRedisManager):  # type: ignore[misc]
     """`AsyncRedisManager` that subscribes again quickly after a Redis restart (and, from
-    `CrossProcessRooms`, takes connections out of a room on every process).
+    `CrossProcessRooms`, takes connections out of a room on every process; from
+    `BatchedEmits`, publishes the events of one Emitter batch as one message).
 
     While Redis is down, publishing fails (python-socketio logs "Cannot publish to redis",
     the local clients still get their events; the message itself is stored and acked, the
