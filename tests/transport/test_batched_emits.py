@@ -1,11 +1,12 @@
-"""Events of one Emitter batch cross server processes as one Redis message
+"""Events of one Emitter batch cross server processes together, not one Redis message each
 (server/transport/socket/batched_emits.py).
 
 Two socket.io servers as the app builds them (`create_sio` with Redis, a channel of their
 own), each on a real aiohttp server on loopback, with real socket.io clients and real Redis:
 a batch handed to the Emitter on server A reaches the clients on A once and the clients on
 B in the order it was handed over, with rooms lists and `skip_sid` as on one process; a
-malformed batch on the channel is dropped without stopping the listener.
+malformed batch on the channel is dropped without stopping the listener, and a large batch
+travels as several messages of bounded size.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import BaseModel
 
-from server.transport.socket.batched_emits import BATCH
+from server.transport.socket.batched_emits import BATCH, MAX_EVENTS_PER_MESSAGE
 from server.transport.socket.emitter import Emitter, Outgoing
 from server.transport.socket.server import RedisManager, create_sio
 from tests.conftest import make_config
@@ -121,6 +122,17 @@ async def published(redis_url: str, channel: str) -> tuple[aioredis.Redis, Any]:
     return connection, pubsub
 
 
+async def read_all(pubsub: Any) -> list[dict[str, Any]]:
+    messages = []
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while asyncio.get_running_loop().time() < deadline:
+        # None also for the subscription's own confirmation: read until the deadline.
+        message = await pubsub.get_message(timeout=0.1)
+        if message is not None:
+            messages.append(json.loads(message["data"]))
+    return messages
+
+
 async def test_a_batch_reaches_both_processes_once_and_in_order(
     pair: Pair, redis_url: str
 ) -> None:
@@ -147,20 +159,36 @@ async def test_a_batch_reaches_both_processes_once_and_in_order(
         assert other_b.got == [("note", 51)]
         assert skipped_b.got == [("note", n) for n in range(51)]
         # ...as ONE message on the channel for all 53 events.
-        messages = []
-        deadline = asyncio.get_running_loop().time() + 1.0
-        while asyncio.get_running_loop().time() < deadline:
-            # None also for the subscription's own confirmation: read until the deadline.
-            message = await pubsub.get_message(timeout=0.1)
-            if message is not None:
-                messages.append(json.loads(message["data"]))
-        assert [len(m[BATCH]) for m in messages] == [53]
+        assert [len(m[BATCH]) for m in await read_all(pubsub)] == [53]
     finally:
         await pubsub.aclose()
         await connection.aclose()
         for r in (on_a, on_b, other_b, skipped_b):
             await r.client.disconnect()
         await emitter.close()
+
+
+async def test_a_large_batch_is_split_into_messages_of_bounded_size(
+    pair: Pair, redis_url: str
+) -> None:
+    """Redis drops a subscriber whose output buffer passes 32 MB: a writer batch of up to 500
+    messages of up to 96 KiB must not travel as one message."""
+    connection, pubsub = await published(redis_url, pair.channel)
+    on_b = await receiver(pair.url_b, ["conversation:1"])
+    emitter = Emitter(pair.sio_a)
+    try:
+        count = 2 * MAX_EVENTS_PER_MESSAGE + 5
+        await emitter.send([Outgoing("conversation:1", Note(n=n), "note")
+                            for n in range(count)])
+        await on_b.wait_for(count)
+        assert on_b.got == [("note", n) for n in range(count)]
+        sizes = [len(m[BATCH]) for m in await read_all(pubsub)]
+        assert sizes == [MAX_EVENTS_PER_MESSAGE, MAX_EVENTS_PER_MESSAGE, 5]
+    finally:
+        await emitter.close()
+        await on_b.client.disconnect()
+        await pubsub.aclose()
+        await connection.aclose()
 
 
 async def test_a_malformed_batch_is_dropped_and_the_listener_goes_on(

@@ -1,4 +1,5 @@
-"""Events of one Emitter batch travel between server processes as ONE Redis message.
+"""The events of one Emitter batch cross to the other server processes together, not one Redis
+message per event.
 
 python-socketio's pub/sub manager publishes every `emit` on its own: one Redis round trip
 for the sender, and in every process one Redis reply to parse, one JSON document to decode
@@ -6,10 +7,10 @@ and one packet to encode, even where no connection of the room lives (its own me
 included: each process reads back everything it published and only then drops it). With two
 processes that tripled the server CPU per delivered message (bench/README.md). The message
 writer hands the Emitter a whole commit's events at once, so here they are delivered to this
-process's connections and then published together: `{"host_id", "method": "emit", "batch":
-[[event, data, room, skip_sid], ...], "namespace"}`. Every process applies a batch in list
-order; the channel is one ordered stream, so order against `leave_room` and other messages
-on it is kept as before.
+process's connections and then published together: `{"host_id", "method": "emit",
+"namespace", "batch": [[event, data, room, skip_sid], ...]}` (at most 64 events each).
+Every process applies a batch in list order; the channel is one ordered stream, so order
+against `leave_room` and other messages on it is kept as before.
 
 Two savings on the receiving side: a process drops its own batches before decoding them (the
 JSON starts with its `host_id`), and an event is encoded only for a room that has a
@@ -32,6 +33,12 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 #: The extra field of a published `emit` that carries several events.
 BATCH = "batch"
 
+#: At most this many events per Redis message. A message is held whole in Redis's output buffer
+#: of every subscriber, whose default hard limit for pub/sub is 32 MB (`client-output-buffer-
+#: limit pubsub 32mb 8mb 60`; over it, Redis drops the subscriber). A writer batch may hold
+#: 500 messages of up to `limits.max_socket_message_bytes` (96 KiB); 64 of them stay under 8 MB.
+MAX_EVENTS_PER_MESSAGE = 64
+
 #: One event: name, JSON data, room (or rooms), sid to skip.
 Emit = tuple[str, Any, str | list[str], str | None]
 
@@ -40,13 +47,16 @@ class BatchedEmits(AsyncPubSubManager):  # type: ignore[misc]
     """Mixin for a pub/sub client manager: `emit_batch` and the receiving side (see above)."""
 
     async def emit_batch(self, namespace: str, emits: Sequence[Emit]) -> None:
-        """Deliver `emits` to this process's connections, in order, then publish them as
-        one message for the other processes."""
+        """Deliver `emits` to this process's connections, in order, then publish them for the
+        other processes: one message per `MAX_EVENTS_PER_MESSAGE` events, in order."""
         await self._emit_local(namespace, emits)
-        # host_id first: the other processes' `_listen` recognises a process's own batches
-        # by that prefix without decoding them (the packet JSON keeps insertion order).
-        await self._publish({"host_id": self.host_id, "method": "emit", BATCH: list(emits),
-                             "namespace": namespace})
+        for start in range(0, len(emits), MAX_EVENTS_PER_MESSAGE):
+            # host_id first: the other processes' `_listen` recognises a process's own
+            # batches by that prefix without decoding them (the JSON keeps insertion order).
+            await self._publish({
+                "host_id": self.host_id, "method": "emit", "namespace": namespace,
+                BATCH: list(emits[start:start + MAX_EVENTS_PER_MESSAGE]),
+            })
 
     async def _emit_local(self, namespace: str, emits: Sequence[Emit]) -> None:
         present = [emit for emit in emits if self._has_local(namespace, emit[2])]
