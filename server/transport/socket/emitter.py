@@ -24,7 +24,6 @@ from functools import partial
 
 import socketio
 from pydantic import BaseModel
-from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from server.transport.socket.batched_emits import BatchedEmits
 from server.transport.socket.rooms import sockets_disconnect, sockets_leave
@@ -127,17 +126,15 @@ class Emitter:
         """Emit in list order; returns when every item was handed to its connections."""
         manager = self.sio.manager
         if isinstance(manager, BatchedEmits):
-            # Redis: delivered here, then ONE publish for all (server/transport/socket/
+            # Redis: delivered here, then published together (server/transport/socket/
             # batched_emits.py).
             await manager.emit_batch(self.namespace, [
                 (item.name, item.event.model_dump(mode="json"), item.room, item.skip_sid)
                 for item in items
             ])
             return
-        if len(items) < 2 or isinstance(manager, AsyncPubSubManager):
-            # Another pub/sub manager: one publish after the other keeps the channel order.
-            for item in items:
-                await self._emit(item)
+        if len(items) == 1:
+            await self._emit(items[0])
             return
         # One process: start all emits at once instead of awaiting each (each await costs a
         # full turn of a busy event loop; a writer batch has hundreds of events). Order per
