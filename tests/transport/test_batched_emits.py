@@ -15,37 +15,19 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 import socketio
-from aiohttp import web
 from aiohttp.test_utils import TestServer
-from pydantic import BaseModel
 
 from server.transport.socket.batched_emits import BATCH, MAX_EVENTS_PER_MESSAGE
 from server.transport.socket.emitter import Emitter, Outgoing
 from server.transport.socket.server import RedisManager, create_sio
 from tests.conftest import make_config
-
-
-class Note(BaseModel):
-    n: int
-
-
-@dataclass
-class Receiver:
-    client: socketio.AsyncClient
-    got: list[tuple[str, int]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(5):
-            while len(self.got) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+from tests.emit_support import Note, receiver, serve_rooms
 
 
 @dataclass
@@ -66,17 +48,7 @@ async def pair(redis_url: str, sqlite_url: str) -> AsyncIterator[Pair]:
     for _ in range(2):
         sio = create_sio(config)
         assert isinstance(sio.manager, RedisManager)
-
-        @sio.event  # type: ignore[untyped-decorator]
-        async def connect(sid: str, _environ: dict[str, Any], auth: dict[str, Any],
-                          _sio: socketio.AsyncServer = sio) -> None:
-            for room in auth["rooms"]:
-                await _sio.enter_room(sid, room)
-
-        app = web.Application()
-        sio.attach(app)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
+        server = await serve_rooms(sio)
         servers.append(server)
         sios.append(sio)
     # python-socketio starts a server's Redis listener with its first connection: one each,
@@ -98,20 +70,6 @@ async def pair(redis_url: str, sqlite_url: str) -> AsyncIterator[Pair]:
             await r.client.disconnect()
         for server in servers:
             await server.close()
-
-
-async def receiver(url: str, rooms: list[str]) -> Receiver:
-    client = socketio.AsyncClient(reconnection=False)
-    receiver = Receiver(client)
-
-    async def on_note(data: dict[str, Any]) -> None:
-        receiver.got.append(("note", data["n"]))
-        receiver.arrived.set()
-
-    client.on("note", on_note)
-    await client.connect(url, transports=["websocket"], auth={"rooms": rooms},
-                         wait_timeout=10)
-    return receiver
 
 
 async def published(redis_url: str, channel: str) -> tuple[aioredis.Redis, Any]:
@@ -158,8 +116,17 @@ async def test_a_batch_reaches_both_processes_once_and_in_order(
         assert on_b.got == expected
         assert other_b.got == [("note", 51)]
         assert skipped_b.got == [("note", n) for n in range(51)]
-        # ...as ONE message on the channel for all 53 events.
-        assert [len(m[BATCH]) for m in await read_all(pubsub)] == [53]
+        assert on_b.texts == {Note(n=0).text}
+        # ...as ONE message on the channel for all 53 events, each event as the packet the
+        # clients receive (encoded once, by the process that had it first).
+        batches = await read_all(pubsub)
+        assert [len(m[BATCH]) for m in batches] == [53]
+        first, last = batches[0][BATCH][0], batches[0][BATCH][-1]
+        assert first[0][0] == "2"
+        assert json.loads(first[0][1:]) == ["note", Note(n=0).model_dump()]
+        assert first[1:] == ["conversation:1", None]
+        assert json.loads(last[0][1:]) == ["note", Note(n=52).model_dump()]
+        assert last[1:] == ["conversation:1", skip]
     finally:
         await pubsub.aclose()
         await connection.aclose()
@@ -191,6 +158,11 @@ async def test_a_large_batch_is_split_into_messages_of_bounded_size(
         await connection.aclose()
 
 
+def note(n: int) -> str:
+    """A `note` event as the socket.io packet a batch carries."""
+    return "2" + json.dumps(["note", Note(n=n).model_dump()])
+
+
 async def test_a_malformed_batch_is_dropped_and_the_listener_goes_on(
     pair: Pair, redis_url: str
 ) -> None:
@@ -200,13 +172,17 @@ async def test_a_malformed_batch_is_dropped_and_the_listener_goes_on(
         for bad in (
             {"method": "emit", BATCH: "not a list", "host_id": "x"},
             # The well-formed entry of a batch is delivered, the others are not.
-            {"method": "emit", BATCH: [["note"], 7, ["note", {"n": 1}, None, None],
-                                       ["note", {"n": 2}, "conversation:1", None],
-                                       ["note", {"n": 1}, [], None]],
+            {"method": "emit", BATCH: [[note(1)], 7, [note(1), None, None],
+                                       [note(2), "conversation:1", None],
+                                       [note(1), [], None],
+                                       [{"n": 1}, "conversation:1", None],
+                                       # Only EVENT packets: never a DISCONNECT (1).
+                                       ["1", "conversation:1", None],
+                                       ["note", {"n": 1}, "conversation:1", None]],
              "host_id": "x", "namespace": "/"},
-            {"method": "emit", BATCH: [["note", {"n": 1}, "conversation:1", None]],
+            {"method": "emit", BATCH: [[note(1), "conversation:1", None]],
              "host_id": "x", "namespace": 5},
-            {"method": "emit", BATCH: [["note", {"n": 1}, "conversation:1", 5]],
+            {"method": "emit", BATCH: [[note(1), "conversation:1", 5]],
              "host_id": "x", "namespace": "/"},
         ):
             await publisher.publish(pair.channel, json.dumps(bad))

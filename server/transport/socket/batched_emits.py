@@ -8,13 +8,15 @@ included: each process reads back everything it published and only then drops it
 processes that tripled the server CPU per delivered message (bench/README.md). The message
 writer hands the Emitter a whole commit's events at once, so here they are delivered to this
 process's connections and then published together: `{"host_id", "method": "emit",
-"namespace", "batch": [[event, data, room, skip_sid], ...]}` (at most 64 events each).
+"namespace", "batch": [[packet, room, skip_sid], ...]}` (at most 64 events each), where
+`packet` is the socket.io packet exactly as a client receives it (local_delivery.py): it is
+encoded once, in the process that stored the message, and the other processes hand the same
+string to their connections without decoding or encoding the event again.
 Every process applies a batch in list order; the channel is one ordered stream, so order
 against `leave_room` and other messages on it is kept as before.
 
-Two savings on the receiving side: a process drops its own batches before decoding them (the
-JSON starts with its `host_id`), and an event is encoded only for a room that has a
-connection in this process.
+A process drops its own batches before decoding them (the JSON starts with its `host_id`).
+An entry must be an EVENT packet (`2…`) with a room: anything else is dropped.
 
 Every process of an installation must run this code: a process with the library's plain
 manager cannot read a batch (it logs a handler error and its clients miss those events
@@ -23,12 +25,13 @@ until they reconnect), as during any upgrade that changes the event channel.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from socketio.async_manager import AsyncManager
+from socketio import packet as sio_packet
 from socketio.async_pubsub_manager import AsyncPubSubManager
+
+from server.transport.socket.local_delivery import Encoded, send_encoded
 
 #: The extra field of a published `emit` that carries several events.
 BATCH = "batch"
@@ -39,43 +42,24 @@ BATCH = "batch"
 #: 500 messages of up to `limits.max_socket_message_bytes` (96 KiB); 64 of them stay under 8 MB.
 MAX_EVENTS_PER_MESSAGE = 64
 
-#: One event: name, JSON data, room (or rooms), sid to skip.
-Emit = tuple[str, Any, str | list[str], str | None]
+#: The first character of a socket.io EVENT packet, the only kind a batch may carry.
+_EVENT = str(sio_packet.EVENT)
 
 
 class BatchedEmits(AsyncPubSubManager):  # type: ignore[misc]
     """Mixin for a pub/sub client manager: `emit_batch` and the receiving side (see above)."""
 
-    async def emit_batch(self, namespace: str, emits: Sequence[Emit]) -> None:
-        """Deliver `emits` to this process's connections, in order, then publish them for the
+    async def emit_batch(self, namespace: str, events: Sequence[Encoded]) -> None:
+        """Deliver `events` to this process's connections, in order, then publish them for the
         other processes: one message per `MAX_EVENTS_PER_MESSAGE` events, in order."""
-        await self._emit_local(namespace, emits)
-        for start in range(0, len(emits), MAX_EVENTS_PER_MESSAGE):
+        await send_encoded(self.server, namespace, events)
+        for start in range(0, len(events), MAX_EVENTS_PER_MESSAGE):
             # host_id first: the other processes' `_listen` recognises a process's own
             # batches by that prefix without decoding them (the JSON keeps insertion order).
             await self._publish({
                 "host_id": self.host_id, "method": "emit", "namespace": namespace,
-                BATCH: list(emits[start:start + MAX_EVENTS_PER_MESSAGE]),
+                BATCH: list(events[start:start + MAX_EVENTS_PER_MESSAGE]),
             })
-
-    async def _emit_local(self, namespace: str, emits: Sequence[Emit]) -> None:
-        present = [emit for emit in emits if self._has_local(namespace, emit[2])]
-        if len(present) == 1:
-            await self._emit_one(namespace, present[0])
-        elif present:
-            # All at once, as the one-process Emitter does. Order per connection is kept:
-            # each emit queues its packets before it first suspends (AsyncManager.emit).
-            await asyncio.gather(*[self._emit_one(namespace, emit) for emit in present])
-
-    async def _emit_one(self, namespace: str, emit: Emit) -> None:
-        event, data, room, skip_sid = emit
-        await AsyncManager.emit(self, event, data, namespace, room=room, skip_sid=skip_sid)
-
-    def _has_local(self, namespace: str, room: str | list[str]) -> bool:
-        rooms = self.rooms.get(namespace)
-        if not rooms:
-            return False
-        return any(rooms.get(name) for name in ([room] if isinstance(room, str) else room))
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         batch = message.get(BATCH)
@@ -84,8 +68,8 @@ class BatchedEmits(AsyncPubSubManager):  # type: ignore[misc]
             return
         namespace = message.get("namespace") or "/"
         if isinstance(batch, list) and isinstance(namespace, str):
-            await self._emit_local(namespace, [
-                (emit[0], emit[1], emit[2], emit[3]) for emit in batch if _well_formed(emit)
+            await send_encoded(self.server, namespace, [
+                (entry[0], entry[1], entry[2]) for entry in batch if _well_formed(entry)
             ])
 
     async def _listen(self) -> AsyncIterator[Any]:
@@ -97,12 +81,14 @@ class BatchedEmits(AsyncPubSubManager):  # type: ignore[misc]
             yield data
 
 
-def _well_formed(emit: Any) -> bool:
-    """[event, data, room or rooms, skip_sid]: anything else is dropped. A missing room in
-    particular, which socket.io would read as "every connection"."""
-    if not (isinstance(emit, list) and len(emit) == 4 and isinstance(emit[0], str)):
+def _well_formed(entry: Any) -> bool:
+    """[EVENT packet, room or rooms, skip_sid]: anything else is dropped. A missing room in
+    particular, which socket.io would read as "every connection", and any other packet type
+    (a CONNECT or DISCONNECT must never reach a client through the channel)."""
+    if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+            and entry[0].startswith(_EVENT)):
         return False
-    room, skip_sid = emit[2], emit[3]
+    room, skip_sid = entry[1], entry[2]
     rooms_ok = isinstance(room, str) or (
         isinstance(room, list) and bool(room) and all(isinstance(r, str) for r in room))
     return rooms_ok and (skip_sid is None or isinstance(skip_sid, str))

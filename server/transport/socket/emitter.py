@@ -26,6 +26,7 @@ import socketio
 from pydantic import BaseModel
 
 from server.transport.socket.batched_emits import BatchedEmits
+from server.transport.socket.local_delivery import encode_event, recipients, send_to
 from server.transport.socket.rooms import sockets_disconnect, sockets_leave
 
 log = logging.getLogger("jmdchat.emitter")
@@ -123,24 +124,25 @@ class Emitter:
                 queue.task_done()
 
     async def _deliver(self, items: list[Outgoing]) -> None:
-        """Emit in list order; returns when every item was handed to its connections."""
+        """Emit in list order; returns when every item was handed to its connections (and,
+        with Redis, published). Each event is encoded once (local_delivery.py)."""
         manager = self.sio.manager
         if isinstance(manager, BatchedEmits):
             # Redis: delivered here, then published together (server/transport/socket/
-            # batched_emits.py).
+            # batched_emits.py); the other processes need the packet even where no
+            # connection of the room lives here.
             await manager.emit_batch(self.namespace, [
-                (item.name, item.event.model_dump(mode="json"), item.room, item.skip_sid)
-                for item in items
+                (self._encode(item), item.room, item.skip_sid) for item in items
             ])
             return
-        if len(items) == 1:
-            await self._emit(items[0])
-            return
-        # One process: start all emits at once instead of awaiting each (each await costs a
-        # full turn of a busy event loop; a writer batch has hundreds of events). Order per
-        # connection is kept: tasks start in creation order, and each emit queues its packets
-        # on the connections before it first suspends (python-socketio's AsyncManager).
-        await asyncio.gather(*[self._emit(item) for item in items])
+        for item in items:
+            targets = recipients(self.sio, self.namespace, item.room, item.skip_sid)
+            if targets:
+                await send_to(self.sio, targets, self._encode(item))
+
+    def _encode(self, item: Outgoing) -> str:
+        return encode_event(self.sio, self.namespace, item.name,
+                            item.event.model_dump(mode="json"))
 
     async def leave_room(self, of_room: str, room: str) -> None:
         """Every connection in `of_room` (e.g. `account:<id>`), on every server process, leaves
@@ -161,12 +163,3 @@ class Emitter:
     async def _disconnect(self, rooms: list[str]) -> None:
         for room in rooms:
             await sockets_disconnect(self.sio, self.namespace, room)
-
-    async def _emit(self, item: Outgoing) -> None:
-        await self.sio.emit(
-            item.name,
-            item.event.model_dump(mode="json"),
-            room=item.room,
-            skip_sid=item.skip_sid,
-            namespace=self.namespace,
-        )
