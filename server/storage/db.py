@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import aiohttp
@@ -48,16 +49,54 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
         engine = create_async_engine(url, echo=config.echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=config.echo,
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
-        pool_pre_ping=True,
         # A database that does not answer must not hold the message writer for asyncpg's
         # default of 60 s: fail the connection attempt (→ "unavailable") and retry later.
         connect_args={"timeout": 10},
     )
+    ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+#: A pooled connection that rested longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Replace dead pooled connections (after a database restart, say) by pinging those that
+    rested in the pool for more than `idle_seconds` when they are checked out.
+
+    SQLAlchemy's `pool_pre_ping` pings at *every* checkout; asyncpg's ping is three round
+    trips (BEGIN, `;`, ROLLBACK), and the message writer checks out a connection per batch:
+    under load that was a quarter of its round trips and most of the extra cost of a second
+    process (bench/README.md). A connection back in use within the second is not pinged: if
+    the database went away in that second, its first statement fails, SQLAlchemy invalidates
+    the whole pool, and the caller answers "unavailable" once (the client resends, messages
+    with the same mid) — which is also what happens to a connection that is in use when the
+    database goes away, pinged or not.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _rested_since(_dbapi: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_rested(dbapi: DBAPIConnection, record: ConnectionPoolEntry,
+                        _proxy: object) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise sa_exc.DisconnectionError() from exc
 
 
 #: Start-up gives up opening the pool's connections after this long (the database may be down;
@@ -115,8 +154,8 @@ def is_unavailable(error: BaseException) -> bool:
 
     Such errors are transient: callers answer "briefly unavailable" (HTTP 503, socket ack
     code `unavailable`) and log one line without a traceback; the client retries (messages
-    with the same mid, so nothing is stored twice). The pool's `pool_pre_ping` replaces
-    dead connections once the database is back.
+    with the same mid, so nothing is stored twice). `ping_when_idle` and SQLAlchemy's pool
+    invalidation replace dead connections once the database is back.
     """
     seen: set[int] = set()
     current: BaseException | None = error
