@@ -72,8 +72,8 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 
     SQLAlchemy's `pool_pre_ping` pings at *every* checkout; asyncpg's ping is three round
     trips (BEGIN, `;`, ROLLBACK), and the message writer checks out a connection per batch:
-    under load that was a quarter of its round trips and most of the extra cost of a second
-    process (bench/README.md). A connection back in use within the second is not pinged: if
+    three of a batch's eleven round trips were pings (bench/README.md). A connection back in
+    use within the second is not pinged: if
     the database went away in that second, its first statement fails, SQLAlchemy invalidates
     the whole pool, and the caller answers "unavailable" once (the client resends, messages
     with the same mid) — which is also what happens to a connection that is in use when the

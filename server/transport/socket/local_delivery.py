@@ -2,8 +2,8 @@
 
 python-socketio's `emit` builds and encodes a packet per call even for a room without a
 connection here, starts one task per recipient and waits for them all. A writer batch holds
-hundreds of events and most rooms have one or two connections, so that machinery cost more
-than the delivery itself. Here an
+hundreds of events and most rooms have one or two connections, so most of that machinery
+is overhead. Here an
 event is encoded once as the socket.io packet it is on the wire (`2["name",{…}]`, the same
 string also crosses Redis, see batched_emits.py) and handed to each connection's send queue
 with engine.io's public `send_packet`, one event after the other: order per connection is
