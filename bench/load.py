@@ -409,7 +409,7 @@ class Stats:
         self.errors: collections.Counter[str] = collections.Counter()
         self.decrypt_failures = 0
         #: `--verify after`: what arrived, checked in full once the run is over.
-        self.unverified: list[tuple[Conv, Any]] = []
+        self.unverified: list[tuple[Conv, Side, Any]] = []
         self.schedule_lag_max = 0.0
         self.window: tuple[float, float] = (math.inf, math.inf)
         #: Closed loop: the sender waits for its message to arrive, not only for the ack.
@@ -771,7 +771,7 @@ class ClientWorker:
                 return
             try:
                 if self.verify_after:
-                    body = self._decrypt_only(conv, envelope)
+                    body = self._decrypt_only(conv, other, envelope)
                 else:
                     body = open_envelope(envelope, conversation_id=conv.id,
                                          epoch_keys={1: conv.key},
@@ -800,7 +800,7 @@ class ClientWorker:
 
         client.on("message.new", on_message)
 
-    def _decrypt_only(self, conv: Conv, envelope: Any) -> Any:
+    def _decrypt_only(self, conv: Conv, sender: Side, envelope: Any) -> Any:
         """`--verify after`, at arrival: the shape check and the AEAD (which binds the header),
         not the signature. A real client verifies first (section 8.3), on its own phone; here
         a verify (~175 µs with OpenSSL on the test VM) on the server's two cores would take
@@ -810,14 +810,14 @@ class ClientWorker:
         if env.conv != conv.id or env.epoch != 1:
             raise ValueError("envelope of another conversation or epoch")
         padded = aes_gcm_decrypt(conv.key, env.nonce, env.ct, env.header_bytes())
-        self.stats.unverified.append((conv, env))
+        self.stats.unverified.append((conv, sender, env))
         return parse_message(unpad(padded))["body"]
 
     async def _verify_arrived(self) -> None:
         """The full section 8.3 check (signature, then decryption) of every message that
         `_decrypt_only` let through; a failure counts as a decrypt failure."""
-        for index, (conv, env) in enumerate(self.stats.unverified):
-            sender = conv.young if env.sender == conv.young.person_id else conv.counsellor
+        for index, (conv, sender, env) in enumerate(self.stats.unverified):
+            # Only the other side of the conversation may have sent it (as at arrival).
             public = sender.keys.ed25519_public
 
             def resolve(account: str, _skid: str, sender: Side = sender,
